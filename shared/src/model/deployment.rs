@@ -1,0 +1,47 @@
+use super::{Api, Integration, Route};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The stage an HTTP API serves from the base of its URL.
+pub const DEFAULT_STAGE: &str = "$default";
+
+/// An immutable snapshot of an API: what a stage serves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deployment {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub api_id: String,
+    #[serde(default)]
+    pub description: String,
+    /// Milliseconds since the Unix epoch.
+    #[serde(default)]
+    pub created_at: u64,
+    pub api: Api,
+    pub routes: Vec<Route>,
+    pub integrations: Vec<Integration>,
+}
+
+/// A named pointer at a deployment, with its variables.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stage {
+    #[serde(default)]
+    pub api_id: String,
+    pub name: String,
+    #[serde(default)]
+    pub deployment_id: Option<String>,
+    /// HTTP APIs only: every change to the API is deployed to this stage at once.
+    #[serde(default)]
+    pub auto_deploy: bool,
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
+    #[serde(default)]
+    pub description: String,
+}
+
+impl Stage {
+    /// Stages are named within their API.
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.api_id, self.name)
+    }
+}

@@ -1,0 +1,24 @@
+//! The objects an operator defines, mirroring Amazon API Gateway's: APIs, routes,
+//! integrations, deployments, stages, custom domains and gateway responses.
+//!
+//! Every struct here is plain data with serde derives and no `skip`/`flatten`/`tag`, so the
+//! same types travel as JSON (admin API, storage) and as bincode (peer wire).
+
+mod api;
+mod deployment;
+mod domain;
+mod integration;
+mod object;
+mod responses;
+mod route;
+
+pub use api::{Api, ApiKind, EndpointType};
+pub use deployment::{DEFAULT_STAGE, Deployment, Stage};
+pub use domain::{BasePathMapping, Domain};
+pub use integration::{
+    BackendProtocol, DEFAULT_TIMEOUT_MS, Integration, IntegrationResponse, IntegrationType,
+    MAX_TIMEOUT_MS, MIN_TIMEOUT_MS, MockResponse,
+};
+pub use object::{Object, ObjectKey, ObjectKind, Record};
+pub use responses::{GatewayResponse, ResponseType};
+pub use route::{DEFAULT_ROUTE, Route};
