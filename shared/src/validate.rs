@@ -122,17 +122,24 @@ impl Integration {
                     .uri
                     .as_deref()
                     .ok_or_else(|| err(&me, "uri", "is required for http integrations"))?;
-                if !(uri.starts_with("http://") || uri.starts_with("https://")) {
-                    return Err(err(&me, "uri", "must start with http:// or https://"));
+                if !["http://", "https://", "${stageVariables."]
+                    .iter()
+                    .any(|p| uri.starts_with(p))
+                {
+                    return Err(err(
+                        &me,
+                        "uri",
+                        "must start with http://, https:// or a ${stageVariables.NAME}",
+                    ));
                 }
-                if let Some(method) = &self.http_method {
-                    if !METHODS[..7].contains(&method.as_str()) {
-                        return Err(err(
-                            &me,
-                            "http_method",
-                            "must be an HTTP method in upper case",
-                        ));
-                    }
+                if let Some(method) = &self.http_method
+                    && !METHODS[..7].contains(&method.as_str())
+                {
+                    return Err(err(
+                        &me,
+                        "http_method",
+                        "must be an HTTP method in upper case",
+                    ));
                 }
                 if self.kind == IntegrationType::HttpProxy
                     && (!self.request_parameters.is_empty() || !self.responses.is_empty())
@@ -196,9 +203,9 @@ impl Integration {
             }
             for (target, source) in &response.response_parameters {
                 let pfield = format!("{field}.response_parameters.{target}");
-                if !target
+                if target
                     .strip_prefix("method.response.header.")
-                    .is_some_and(|n| !n.is_empty())
+                    .is_none_or(|n| n.is_empty())
                 {
                     return Err(err(
                         me,

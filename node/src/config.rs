@@ -1,0 +1,280 @@
+//! Node configuration: one TOML file, validated at start with messages that name the field.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field,
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    #[serde(default)]
+    pub node: NodeSection,
+    #[serde(default)]
+    pub public: PublicListener,
+    #[serde(default)]
+    pub admin: AdminListener,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub backends: Backends,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSection {
+    /// Unique within the cluster; written into every object version this node makes.
+    #[serde(default = "default_node_id")]
+    pub id: String,
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// Where acknowledged writes are kept.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// API documents (JSON) applied at start when their API does not exist yet.
+    #[serde(default)]
+    pub bootstrap: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublicListener {
+    #[serde(default = "default_public_addr")]
+    pub listen: SocketAddr,
+    /// Default certificate; custom domains bring their own, chosen by SNI. Without it the
+    /// listener speaks cleartext HTTP/1.1 and h2c.
+    #[serde(default)]
+    pub tls: Option<TlsFiles>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminListener {
+    #[serde(default = "default_admin_addr")]
+    pub listen: SocketAddr,
+    /// Bearer token for every admin call (at least 16 characters).
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Reads the token from a file instead (surrounding whitespace trimmed).
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// `/health`, `/ready` and `/metrics` answer without the token.
+    #[serde(default = "yes")]
+    pub open_probes: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: u64,
+    /// Request line + headers, HTTP/1.1; header list, HTTP/2. Larger requests get 431.
+    #[serde(default = "default_max_header")]
+    pub max_header_bytes: usize,
+    #[serde(default = "default_header_timeout")]
+    pub header_read_timeout_ms: u64,
+    /// How long shutdown waits for in-flight requests.
+    #[serde(default = "default_grace")]
+    pub shutdown_grace_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Backends {
+    /// Extra CA certificates (PEM) trusted for https:// integrations, besides the public roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Idle pooled connections per backend host.
+    #[serde(default = "default_pool")]
+    pub pool_max_idle_per_host: usize,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_node_id() -> String {
+    "node-1".into()
+}
+fn default_region() -> String {
+    "local".into()
+}
+fn default_data_dir() -> PathBuf {
+    "edgeway-data".into()
+}
+fn default_public_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_admin_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9090))
+}
+fn default_max_body() -> u64 {
+    10 * 1024 * 1024
+}
+fn default_max_header() -> usize {
+    16 * 1024
+}
+fn default_header_timeout() -> u64 {
+    10_000
+}
+fn default_grace() -> u64 {
+    30_000
+}
+fn default_pool() -> usize {
+    256
+}
+
+macro_rules! default_from_serde {
+    ($($t:ty),*) => {$(
+        impl Default for $t {
+            fn default() -> Self {
+                toml::from_str("").expect("every field has a default")
+            }
+        }
+    )*};
+}
+default_from_serde!(NodeSection, PublicListener, AdminListener, Limits, Backends);
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("every section has a default")
+    }
+}
+
+impl NodeConfig {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let config: NodeConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The admin token, from `token` or `token_file`.
+    pub fn admin_token(&self) -> Result<String, ConfigError> {
+        let token = match (&self.admin.token, &self.admin.token_file) {
+            (Some(_), Some(_)) => {
+                return Err(invalid("admin.token", "set token or token_file, not both"));
+            }
+            (Some(t), None) => t.clone(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?
+                .trim()
+                .to_string(),
+            (None, None) => {
+                return Err(invalid("admin.token", "is required (or admin.token_file)"));
+            }
+        };
+        if token.len() < 16 {
+            return Err(invalid("admin.token", "must be at least 16 characters"));
+        }
+        Ok(token)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        edgeway_shared::validate::check_id("node", "id", &self.node.id)
+            .map_err(|e| invalid("node.id", e.message))?;
+        if self.node.region.is_empty() {
+            return Err(invalid("node.region", "must not be empty"));
+        }
+        self.admin_token()?;
+        let l = &self.limits;
+        if l.max_body_bytes == 0 {
+            return Err(invalid("limits.max_body_bytes", "must be >= 1"));
+        }
+        if l.max_header_bytes < 8192 {
+            return Err(invalid("limits.max_header_bytes", "must be >= 8192"));
+        }
+        if l.header_read_timeout_ms == 0 {
+            return Err(invalid("limits.header_read_timeout_ms", "must be >= 1"));
+        }
+        if self.backends.pool_max_idle_per_host == 0 {
+            return Err(invalid("backends.pool_max_idle_per_host", "must be >= 1"));
+        }
+        if self.public.listen.port() != 0 && self.public.listen == self.admin.listen {
+            return Err(invalid("admin.listen", "must differ from public.listen"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<NodeConfig, ConfigError> {
+        let config: NodeConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: "t".into(),
+            message: e.to_string(),
+        })?;
+        config.validate().map(|_| config)
+    }
+
+    #[test]
+    fn a_minimal_file_gets_the_documented_defaults() {
+        let config = parse("[admin]\ntoken = \"0123456789abcdef\"").unwrap();
+        assert_eq!(config.public.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.limits.max_body_bytes, 10 * 1024 * 1024);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            ("", "admin.token: is required"),
+            (
+                "[admin]\ntoken = \"short\"",
+                "admin.token: must be at least 16",
+            ),
+            (
+                "[admin]\ntoken = \"0123456789abcdef\"\n[limits]\nmax_body_bytes = 0",
+                "limits.max_body_bytes",
+            ),
+            (
+                "[node]\nid = \"Bad Id\"\n[admin]\ntoken = \"0123456789abcdef\"",
+                "node.id",
+            ),
+            ("[admin]\ntokn = \"x\"", "unknown field `tokn`"),
+        ];
+        for (text, expected) in cases {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(expected), "{text:?} gave {err}");
+        }
+    }
+}

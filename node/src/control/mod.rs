@@ -1,0 +1,276 @@
+//! The control plane of one node: checks every change against the objects it refers to,
+//! versions and stores it durably, then swaps in a new snapshot. The admin API and bootstrap
+//! both come through here.
+
+mod deploy;
+
+pub use deploy::route_id;
+
+use crate::snapshot::Snapshot;
+use crate::store::{Change, DiskError, State, Store};
+use arc_swap::ArcSwap;
+use edgeway_shared::{Api, Object, ObjectKey, ObjectKind, ValidationError};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Disk(#[from] DiskError),
+}
+
+pub type Result<T> = std::result::Result<T, ControlError>;
+
+pub struct Control {
+    store: Store,
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    /// Serialises snapshot rebuilds so a newer state is never replaced by an older one.
+    reload: tokio::sync::Mutex<()>,
+}
+
+pub fn key(kind: ObjectKind, id: impl Into<String>) -> ObjectKey {
+    ObjectKey {
+        kind,
+        id: id.into(),
+    }
+}
+
+/// A fresh id for objects the gateway names: 10 of `a-z0-9`, as AWS's.
+pub fn new_id() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    (0..10)
+        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+impl Control {
+    pub fn new(store: Store) -> Control {
+        let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::compile(&store.view())));
+        Control {
+            store,
+            snapshot,
+            reload: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn snapshot(&self) -> Arc<ArcSwap<Snapshot>> {
+        self.snapshot.clone()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn get(&self, kind: ObjectKind, id: &str) -> Result<Object> {
+        self.store
+            .get(&key(kind, id))
+            .ok_or_else(|| ControlError::NotFound(format!("{} {id}", kind.as_str())))
+    }
+
+    pub fn api(&self, id: &str) -> Result<Api> {
+        match self.get(ObjectKind::Api, id)? {
+            Object::Api(api) => Ok(api),
+            _ => unreachable!("the store keys objects by kind"),
+        }
+    }
+
+    /// Checks an object and what it refers to, without storing it.
+    pub fn check(&self, object: &Object) -> Result<()> {
+        check(&self.store.view(), object)
+    }
+
+    /// Creates or replaces one object after checking it and what it refers to. HTTP APIs with
+    /// auto-deploy stages get a new deployment in the same durable write.
+    pub async fn put(&self, object: Object) -> Result<Object> {
+        let view = self.store.view();
+        check(&view, &object)?;
+        let api_id = api_of(&object).map(str::to_string);
+        let mut changes = vec![Change::Put(object.clone())];
+        if let Some(api_id) = api_id {
+            changes.extend(deploy::auto_deploy(&view, &api_id, &changes)?);
+        }
+        self.commit(changes).await?;
+        Ok(object)
+    }
+
+    /// Deletes one object. Deleting an API deletes everything inside it; an integration that a
+    /// route uses, or a deployment a stage serves, cannot be deleted.
+    pub async fn delete(&self, kind: ObjectKind, id: &str) -> Result<()> {
+        let view = self.store.view();
+        let object = self.get(kind, id)?;
+        let mut changes = vec![Change::Delete(object.key())];
+        match &object {
+            Object::Api(api) => {
+                changes.extend(children(&view, &api.id).map(|o| Change::Delete(o.key())))
+            }
+            Object::Integration(i) => {
+                if let Some(r) = children(&view, &i.api_id).find_map(|o| match o {
+                    Object::Route(r) if r.integration_id == i.id => Some(r),
+                    _ => None,
+                }) {
+                    return Err(ControlError::Conflict(format!(
+                        "integration {} is used by route {}",
+                        i.id,
+                        r.key()
+                    )));
+                }
+            }
+            Object::Deployment(d) => {
+                if let Some(s) = children(&view, &d.api_id).find_map(|o| match o {
+                    Object::Stage(s) if s.deployment_id.as_deref() == Some(d.id.as_str()) => {
+                        Some(s)
+                    }
+                    _ => None,
+                }) {
+                    return Err(ControlError::Conflict(format!(
+                        "deployment {} is served by stage {}",
+                        d.id, s.name
+                    )));
+                }
+            }
+            _ => {}
+        }
+        if let Object::Route(r) = &object {
+            changes.extend(deploy::auto_deploy(&view, &r.api_id, &changes)?);
+        }
+        self.commit(changes).await
+    }
+
+    /// Stores changes durably (skipping puts that change nothing) and swaps in a new snapshot.
+    pub(crate) async fn commit(&self, changes: Vec<Change>) -> Result<()> {
+        let view = self.store.view();
+        let changes: Vec<Change> = changes
+            .into_iter()
+            .filter(|c| match c {
+                Change::Put(o) => view.get(&o.key()).and_then(|r| r.object.as_ref()) != Some(o),
+                Change::Delete(k) => view.get(k).is_some_and(|r| r.object.is_some()),
+            })
+            .collect();
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.store.commit(changes).await?;
+        let _guard = self.reload.lock().await;
+        self.snapshot
+            .store(Arc::new(Snapshot::compile(&self.store.view())));
+        Ok(())
+    }
+}
+
+/// Live objects that belong to an API (routes, integrations, stages, deployments).
+pub fn children<'s>(view: &'s State, api_id: &str) -> impl Iterator<Item = &'s Object> {
+    let prefix = format!("{api_id}/");
+    view.iter()
+        .filter(move |(k, _)| {
+            k.kind != ObjectKind::Api && k.kind != ObjectKind::Domain && k.id.starts_with(&prefix)
+        })
+        .filter_map(|(_, r)| r.object.as_ref())
+}
+
+fn api_of(object: &Object) -> Option<&str> {
+    match object {
+        Object::Api(a) => Some(&a.id),
+        Object::Route(r) => Some(&r.api_id),
+        Object::Integration(i) => Some(&i.api_id),
+        Object::Stage(s) => Some(&s.api_id),
+        Object::Deployment(_) | Object::Domain(_) => None,
+    }
+}
+
+fn stored_api(view: &State, id: &str) -> Result<Api> {
+    match view
+        .get(&key(ObjectKind::Api, id))
+        .and_then(|r| r.object.as_ref())
+    {
+        Some(Object::Api(api)) => Ok(api.clone()),
+        _ => Err(ControlError::NotFound(format!("api {id}"))),
+    }
+}
+
+/// Validation of one object and of what it refers to.
+fn check(view: &State, object: &Object) -> Result<()> {
+    match object {
+        Object::Api(api) => {
+            api.validate()?;
+            if let Ok(old) = stored_api(view, &api.id)
+                && old.kind != api.kind
+            {
+                return Err(ControlError::Conflict(format!(
+                    "api {}: kind cannot change from {:?}",
+                    api.id, old.kind
+                )));
+            }
+        }
+        Object::Route(route) => {
+            let api = stored_api(view, &route.api_id)?;
+            route.validate(api.kind)?;
+            let integration = key(
+                ObjectKind::Integration,
+                format!("{}/{}", route.api_id, route.integration_id),
+            );
+            if view.get(&integration).is_none_or(|r| r.object.is_none()) {
+                return Err(ControlError::NotFound(format!(
+                    "integration {} in api {}",
+                    route.integration_id, route.api_id
+                )));
+            }
+            let clash = children(view, &route.api_id).any(
+                |o| matches!(o, Object::Route(r) if r.id != route.id && r.key() == route.key()),
+            );
+            if clash {
+                return Err(ControlError::Conflict(format!(
+                    "api {} already has a route {}",
+                    route.api_id,
+                    route.key()
+                )));
+            }
+        }
+        Object::Integration(integration) => {
+            stored_api(view, &integration.api_id)?;
+            integration.validate()?;
+        }
+        Object::Stage(stage) => {
+            let api = stored_api(view, &stage.api_id)?;
+            stage.validate(api.kind)?;
+            if let Some(d) = &stage.deployment_id
+                && view
+                    .get(&key(
+                        ObjectKind::Deployment,
+                        format!("{}/{d}", stage.api_id),
+                    ))
+                    .is_none_or(|r| r.object.is_none())
+            {
+                return Err(ControlError::NotFound(format!(
+                    "deployment {d} in api {}",
+                    stage.api_id
+                )));
+            }
+        }
+        Object::Domain(domain) => {
+            domain.validate()?;
+            for m in &domain.mappings {
+                stored_api(view, &m.api_id)?;
+            }
+            if let (Some(cert), Some(key)) = (&domain.certificate_pem, &domain.private_key_pem) {
+                crate::tls::certified_key(cert.as_bytes(), key.as_bytes()).map_err(|e| {
+                    ValidationError {
+                        object: format!("domain {}", domain.name),
+                        field: "certificate_pem".into(),
+                        message: e.to_string(),
+                    }
+                })?;
+            }
+        }
+        Object::Deployment(_) => {
+            return Err(ControlError::Conflict(
+                "deployments are made by deploying, not written".into(),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,217 @@
+//! Calling an HTTP backend: build the integration request, send it on a pooled connection
+//! under the integration timeout, and stream the answer back.
+
+use super::mapping::RequestTarget;
+use super::{CallContext, HttpTarget};
+use crate::body::{self, Body};
+use crate::error::GatewayError;
+use edgeway_shared::ResponseType;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, Uri, Version};
+use http_body_util::LengthLimitError;
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use std::borrow::Cow;
+
+/// Characters escaped in a mapped path segment or query component.
+const COMPONENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'&')
+    .add(b'+')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'=')
+    .add(b'[')
+    .add(b']')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+/// Connection-level headers that never cross a proxy (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::UPGRADE,
+];
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Headers named by `Connection` are hop-by-hop too.
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::try_from(n.trim()).ok())
+        .collect();
+    for name in HOP_BY_HOP.iter().chain(&named) {
+        headers.remove(name);
+    }
+    headers.remove(header::TRANSFER_ENCODING);
+}
+
+pub async fn call(
+    target: &HttpTarget,
+    parts: &http::request::Parts,
+    body: Body,
+    ctx: CallContext<'_>,
+) -> Result<Response<Body>, GatewayError> {
+    let mut backend = match &target.mapping {
+        None => proxy_request(target, parts, &ctx)?,
+        Some(mapping) => {
+            let values = mapping.request_values(&parts.headers, parts.uri.query(), ctx.params);
+            mapped_request(target, parts, &values)?
+        }
+    };
+    *backend.method_mut() = target
+        .method
+        .clone()
+        .unwrap_or_else(|| parts.method.clone());
+    *backend.version_mut() = Version::HTTP_11;
+    let backend = backend.map(|()| body);
+
+    let client = ctx.clients.get(target.protocol);
+    let response = match tokio::time::timeout(target.timeout, client.request(backend)).await {
+        Err(_) => {
+            return Err(GatewayError::integration(
+                ResponseType::IntegrationTimeout,
+                "Endpoint request timed out",
+            ));
+        }
+        Ok(Err(e)) => return Err(classify(&e)),
+        Ok(Ok(response)) => response,
+    };
+    let (mut parts, incoming) = response.into_parts();
+    match &target.mapping {
+        None => strip_hop_by_hop(&mut parts.headers),
+        Some(mapping) => {
+            (parts.status, parts.headers) = mapping.map_response(parts.status, &parts.headers)
+        }
+    }
+    Ok(Response::from_parts(parts, body::stream(incoming)))
+}
+
+/// `http_proxy`: the client's headers and query string go through as they are.
+fn proxy_request(
+    target: &HttpTarget,
+    parts: &http::request::Parts,
+    ctx: &CallContext<'_>,
+) -> Result<Request<()>, GatewayError> {
+    let mut uri = target.uri.render(|name| {
+        ctx.params
+            .iter()
+            .find(|p| &*p.name == name)
+            .map(|p| Cow::Borrowed(p.raw))
+    });
+    if let Some(query) = parts.uri.query() {
+        uri.push(if uri.contains('?') { '&' } else { '?' });
+        uri.push_str(query);
+    }
+    let mut request = Request::new(());
+    *request.uri_mut() = parse_uri(&uri)?;
+    let mut headers = parts.headers.clone();
+    strip_hop_by_hop(&mut headers);
+    headers.remove(header::HOST);
+    let client_ip = ctx.peer.ip().to_string();
+    let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(earlier) => format!("{earlier}, {client_ip}"),
+        None => client_ip,
+    };
+    if let Ok(v) = HeaderValue::try_from(forwarded_for) {
+        headers.insert("x-forwarded-for", v);
+    }
+    headers.insert(
+        "x-forwarded-proto",
+        HeaderValue::from_static(if ctx.tls { "https" } else { "http" }),
+    );
+    *request.headers_mut() = headers;
+    Ok(request)
+}
+
+/// `http`: only mapped parameters (plus the body's content headers) reach the backend.
+fn mapped_request(
+    target: &HttpTarget,
+    parts: &http::request::Parts,
+    values: &[(&RequestTarget, String)],
+) -> Result<Request<()>, GatewayError> {
+    let mut uri = target.uri.render(|name| {
+        values.iter().find_map(|(t, v)| match t {
+            RequestTarget::Path(n) if n == name => {
+                Some(Cow::Owned(utf8_percent_encode(v, COMPONENT).to_string()))
+            }
+            _ => None,
+        })
+    });
+    let mut headers = HeaderMap::new();
+    for name in [
+        header::CONTENT_TYPE,
+        header::CONTENT_LENGTH,
+        header::CONTENT_ENCODING,
+    ] {
+        if let Some(v) = parts.headers.get(&name) {
+            headers.insert(name, v.clone());
+        }
+    }
+    for (target, value) in values {
+        match target {
+            RequestTarget::Header(name) => {
+                let value = HeaderValue::try_from(value.as_str()).map_err(|_| {
+                    GatewayError::client(
+                        ResponseType::BadRequestParameters,
+                        "Invalid request parameter value",
+                    )
+                })?;
+                headers.insert(name.clone(), value);
+            }
+            RequestTarget::Query(name) => {
+                uri.push(if uri.contains('?') { '&' } else { '?' });
+                uri.push_str(&utf8_percent_encode(name, COMPONENT).to_string());
+                uri.push('=');
+                uri.push_str(&utf8_percent_encode(value, COMPONENT).to_string());
+            }
+            RequestTarget::Path(_) => {}
+        }
+    }
+    let mut request = Request::new(());
+    *request.uri_mut() = parse_uri(&uri)?;
+    *request.headers_mut() = headers;
+    Ok(request)
+}
+
+fn parse_uri(uri: &str) -> Result<Uri, GatewayError> {
+    uri.parse().map_err(|_| {
+        GatewayError::client(
+            ResponseType::BadRequestParameters,
+            "Request parameters make an invalid backend URI",
+        )
+    })
+}
+
+/// Sorts a client error into the gateway response it becomes.
+fn classify(error: &hyper_util::client::legacy::Error) -> GatewayError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.is::<LengthLimitError>() {
+            return GatewayError::client(ResponseType::RequestTooLarge, "Request Too Long");
+        }
+        source = e.source();
+    }
+    tracing::debug!(error = ?error, "integration request failed");
+    let message = if error.is_connect() {
+        "Could not connect to the integration endpoint"
+    } else {
+        "Integration endpoint failed"
+    };
+    GatewayError::integration(ResponseType::IntegrationFailure, message)
+}

@@ -1,0 +1,111 @@
+//! The request path, one module per phase, in the order a request meets them (see
+//! `../shared/design.md`): accept → resolve → route → integrate → respond. Phases that later
+//! work adds (endpoint, policy, authorize, throttle, validate, cache) slot in between.
+
+pub mod accept;
+pub mod integrate;
+pub mod resolve;
+pub mod respond;
+pub mod route;
+
+use crate::body::Body;
+use crate::error::GatewayError;
+use crate::metrics::RouteMetrics;
+use crate::snapshot::Snapshot;
+use arc_swap::ArcSwap;
+use edgeway_shared::ResponseType;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use integrate::{CallContext, Clients};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What the accept phase knows about the connection a request came on.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    pub tls: bool,
+}
+
+/// The data plane of a node: reads the current snapshot, runs the phases.
+pub struct Gateway {
+    pub snapshot: Arc<ArcSwap<Snapshot>>,
+    pub clients: Clients,
+    pub max_body_bytes: u64,
+}
+
+/// What respond needs to know about how far a request got.
+#[derive(Default)]
+struct Outcome {
+    api: Option<Arc<edgeway_shared::Api>>,
+    route: Option<Arc<crate::snapshot::RouteRuntime>>,
+    integration_time: Option<Duration>,
+}
+
+impl accept::Handler for Gateway {
+    async fn handle(&self, request: Request<Incoming>, conn: ConnInfo) -> Response<Body> {
+        let started = Instant::now();
+        let request_id = new_request_id();
+        let mut outcome = Outcome::default();
+        let mut response = match self.run(request, conn, &mut outcome).await {
+            Ok(response) => response,
+            Err(error) => {
+                if error.source != crate::error::ErrorSource::Client {
+                    tracing::warn!(%request_id, %error, "request failed");
+                }
+                respond::error_response(&error, outcome.api.as_deref(), &request_id)
+            }
+        };
+        respond::finish(&mut response, &request_id);
+        let metrics = outcome
+            .route
+            .as_deref()
+            .map(|r| &r.metrics)
+            .unwrap_or_else(|| RouteMetrics::unrouted());
+        metrics.record(
+            response.status().as_u16(),
+            started.elapsed(),
+            outcome.integration_time,
+        );
+        response
+    }
+}
+
+impl Gateway {
+    async fn run(
+        &self,
+        request: Request<Incoming>,
+        conn: ConnInfo,
+        outcome: &mut Outcome,
+    ) -> Result<Response<Body>, GatewayError> {
+        let (parts, body) = request.into_parts();
+        let body = accept::limit_body(&parts, body, self.max_body_bytes)?;
+        let snapshot = self.snapshot.load_full();
+        let host = accept::host(&parts).ok_or_else(|| {
+            GatewayError::client(ResponseType::BadRequestParameters, "Missing Host")
+        })?;
+
+        let resolved = resolve::resolve(&snapshot, &host, parts.uri.path())?;
+        outcome.api = Some(resolved.stage.api.clone());
+
+        let routed = route::route(&resolved.stage, parts.method.as_str(), resolved.path)?;
+        outcome.route = Some(routed.route.clone());
+
+        let integration_started = Instant::now();
+        let ctx = CallContext {
+            params: &routed.params,
+            peer: conn.peer,
+            tls: conn.tls,
+            clients: &self.clients,
+        };
+        let result = integrate::call(&routed.route.target, &parts, body, ctx).await;
+        outcome.integration_time = Some(integration_started.elapsed());
+        result
+    }
+}
+
+/// 128 random bits as 32 hex digits.
+fn new_request_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}

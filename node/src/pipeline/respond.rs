@@ -1,0 +1,106 @@
+//! Phase 11, respond: the one place where errors become HTTP answers (with the API's gateway
+//! response overrides), and where every answer gets its common headers and is counted.
+
+use crate::body::{self, Body};
+use crate::error::GatewayError;
+use edgeway_shared::Api;
+use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use http::{Response, StatusCode};
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const ERROR_TYPE: HeaderName = HeaderName::from_static("x-amzn-errortype");
+
+/// Turns a gateway error into its response, applying the API's override if it has one.
+pub fn error_response(error: &GatewayError, api: Option<&Api>, request_id: &str) -> Response<Body> {
+    let custom = api.and_then(|a| a.gateway_responses.get(&error.kind));
+    let status = custom
+        .and_then(|c| c.status_code)
+        .unwrap_or_else(|| error.status());
+    let body = match custom.and_then(|c| c.body.as_deref()) {
+        Some(template) => fill(template, error, request_id),
+        None => serde_json::json!({ "message": error.message }).to_string(),
+    };
+    let mut response = Response::new(body::full(body));
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(ERROR_TYPE, HeaderValue::from_static(error.kind.as_str()));
+    if let Some(custom) = custom {
+        for (name, value) in &custom.headers {
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::try_from(name.as_str()),
+                HeaderValue::try_from(value.as_str()),
+            ) {
+                headers.insert(n, v);
+            }
+        }
+    }
+    response
+}
+
+/// Fills AWS's `$context` variables in a gateway response body template.
+fn fill(template: &str, error: &GatewayError, request_id: &str) -> String {
+    let quoted = serde_json::Value::String(error.message.to_string()).to_string();
+    template
+        .replace("$context.error.messageString", &quoted)
+        .replace("$context.error.message", &error.message)
+        .replace("$context.error.responseType", error.kind.as_str())
+        .replace("$context.requestId", request_id)
+}
+
+/// Headers every answer carries.
+pub fn finish(response: &mut Response<Body>, request_id: &str) {
+    if let Ok(v) = HeaderValue::try_from(request_id) {
+        response.headers_mut().insert(REQUEST_ID, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgeway_shared::{ApiKind, EndpointType, GatewayResponse, ResponseType};
+    use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn overrides_change_status_headers_and_body() {
+        let mut api = Api {
+            id: "a".into(),
+            name: "a".into(),
+            kind: ApiKind::Rest,
+            description: String::new(),
+            endpoint_type: EndpointType::Edge,
+            disable_default_endpoint: false,
+            gateway_responses: Default::default(),
+        };
+        api.gateway_responses.insert(
+            ResponseType::MissingAuthenticationToken,
+            GatewayResponse {
+                status_code: Some(404),
+                headers: [("x-why".to_string(), "custom".to_string())].into(),
+                body: Some("{\"error\":$context.error.messageString,\"type\":\"$context.error.responseType\",\"id\":\"$context.requestId\"}".into()),
+            },
+        );
+        let error = GatewayError::client(
+            ResponseType::MissingAuthenticationToken,
+            "Missing \"Token\"",
+        );
+        let response = error_response(&error, Some(&api), "r1");
+        assert_eq!(response.status(), 404);
+        assert_eq!(response.headers()["x-why"], "custom");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"error": "Missing \"Token\"", "type": "MISSING_AUTHENTICATION_TOKEN", "id": "r1"})
+        );
+
+        let plain = error_response(
+            &GatewayError::client(ResponseType::Throttled, "Too Many Requests"),
+            None,
+            "r2",
+        );
+        assert_eq!(plain.status(), 429);
+        assert_eq!(plain.headers()["x-amzn-errortype"], "THROTTLED");
+    }
+}

@@ -1,0 +1,165 @@
+//! The immutable view a request reads once, at its start: compiled routers per API and stage,
+//! custom domains and their certificates. A change builds a new snapshot off the request path
+//! and swaps it in; requests that hold the old one finish on it.
+
+pub mod router;
+
+use crate::metrics::RouteMetrics;
+use crate::pipeline::integrate::{self, Target};
+use crate::store::State;
+use edgeway_shared::{Api, Deployment, Domain, Object, Stage};
+use router::Router;
+use rustls::sign::CertifiedKey;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+#[derive(Default)]
+pub struct Snapshot {
+    apis: HashMap<String, ApiEntry>,
+    /// Host → mappings, longest base path first.
+    domains: HashMap<String, Vec<Mapping>>,
+    certificates: HashMap<String, Arc<CertifiedKey>>,
+}
+
+pub struct ApiEntry {
+    pub api: Arc<Api>,
+    pub stages: HashMap<String, Arc<StageRuntime>>,
+}
+
+/// One stage of one API, ready to serve.
+pub struct StageRuntime {
+    pub name: Arc<str>,
+    /// The API as deployed (its gateway responses apply to this stage).
+    pub api: Arc<Api>,
+    pub router: Router<Arc<RouteRuntime>>,
+}
+
+pub struct RouteRuntime {
+    pub key: Arc<str>,
+    pub target: Target,
+    pub metrics: RouteMetrics,
+}
+
+#[derive(Clone)]
+pub struct Mapping {
+    pub base_path: String,
+    pub api_id: String,
+    pub stage: String,
+}
+
+impl Snapshot {
+    pub fn api(&self, id: &str) -> Option<&ApiEntry> {
+        self.apis.get(id)
+    }
+
+    /// Custom domain mappings for a host (lower case, no port).
+    pub fn domain(&self, host: &str) -> Option<&[Mapping]> {
+        self.domains.get(host).map(Vec::as_slice)
+    }
+
+    pub fn certificate(&self, host: &str) -> Option<Arc<CertifiedKey>> {
+        self.certificates.get(host).cloned()
+    }
+
+    /// Builds a snapshot from the store. Objects that cannot be served are logged and skipped;
+    /// validation on the way in keeps that rare.
+    pub fn compile(state: &State) -> Snapshot {
+        let mut snapshot = Snapshot::default();
+        let objects = state.values().filter_map(|r| r.object.as_ref());
+        let (mut apis, mut deployments, mut stages, mut domains) =
+            (Vec::new(), HashMap::new(), Vec::new(), Vec::new());
+        for object in objects {
+            match object {
+                Object::Api(a) => apis.push(a),
+                Object::Deployment(d) => {
+                    deployments.insert((d.api_id.as_str(), d.id.as_str()), d);
+                }
+                Object::Stage(s) => stages.push(s),
+                Object::Domain(d) => domains.push(d),
+                Object::Route(_) | Object::Integration(_) => {}
+            }
+        }
+        for api in apis {
+            snapshot.apis.insert(
+                api.id.clone(),
+                ApiEntry {
+                    api: Arc::new(api.clone()),
+                    stages: HashMap::new(),
+                },
+            );
+        }
+        for stage in stages {
+            let Some(entry) = snapshot.apis.get_mut(&stage.api_id) else {
+                continue;
+            };
+            let Some(deployment) = stage
+                .deployment_id
+                .as_deref()
+                .and_then(|d| deployments.get(&(stage.api_id.as_str(), d)))
+            else {
+                continue;
+            };
+            entry.stages.insert(
+                stage.name.clone(),
+                Arc::new(compile_stage(stage, deployment)),
+            );
+        }
+        for domain in domains {
+            snapshot.add_domain(domain);
+        }
+        snapshot
+    }
+
+    fn add_domain(&mut self, domain: &Domain) {
+        let mut mappings: Vec<Mapping> = domain
+            .mappings
+            .iter()
+            .map(|m| Mapping {
+                base_path: m.base_path.clone(),
+                api_id: m.api_id.clone(),
+                stage: m.stage.clone(),
+            })
+            .collect();
+        mappings.sort_by_key(|m| std::cmp::Reverse(m.base_path.len()));
+        self.domains.insert(domain.name.clone(), mappings);
+        if let (Some(cert), Some(key)) = (&domain.certificate_pem, &domain.private_key_pem) {
+            match crate::tls::certified_key(cert.as_bytes(), key.as_bytes()) {
+                Ok(ck) => {
+                    self.certificates.insert(domain.name.clone(), Arc::new(ck));
+                }
+                Err(e) => {
+                    tracing::warn!(domain = %domain.name, error = %e, "certificate unusable; default certificate served")
+                }
+            }
+        }
+    }
+}
+
+fn compile_stage(stage: &Stage, deployment: &Deployment) -> StageRuntime {
+    let api = Arc::new(deployment.api.clone());
+    let mut router = Router::default();
+    for route in &deployment.routes {
+        let Some(integration) = deployment
+            .integrations
+            .iter()
+            .find(|i| i.id == route.integration_id)
+        else {
+            tracing::warn!(route = %route.key(), "route without integration skipped");
+            continue;
+        };
+        let key: Arc<str> = Arc::from(route.key());
+        let runtime = RouteRuntime {
+            metrics: RouteMetrics::new(&api.id, &stage.name, &key),
+            target: integrate::compile(integration, &stage.variables),
+            key,
+        };
+        if let Err(e) = router.insert(&route.method, &route.path, Arc::new(runtime)) {
+            tracing::warn!(route = %route.key(), error = %e, "route skipped");
+        }
+    }
+    StageRuntime {
+        name: Arc::from(stage.name.as_str()),
+        api,
+        router,
+    }
+}

@@ -1,0 +1,241 @@
+//! The control-plane store: every object with its version, durable in the data directory,
+//! readable as an immutable view for building snapshots.
+
+mod disk;
+
+pub use disk::DiskError;
+
+use disk::Disk;
+use edgeway_shared::version::Clock;
+use edgeway_shared::{Object, ObjectKey, ObjectKind, Record};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// Fold batches into one file once there are this many.
+const COMPACT_AFTER: usize = 256;
+
+/// All current records, tombstones included.
+pub type State = BTreeMap<ObjectKey, Record>;
+
+/// One change in a write.
+#[derive(Debug, Clone)]
+pub enum Change {
+    Put(Object),
+    Delete(ObjectKey),
+}
+
+pub struct Store {
+    clock: Clock,
+    state: Mutex<Arc<State>>,
+    disk: Arc<Mutex<Disk>>,
+    /// Serialises writers; held across the fsync so batches land in version order.
+    writer: tokio::sync::Mutex<()>,
+}
+
+impl Store {
+    pub fn open(dir: &Path, node_id: &str) -> Result<Store, DiskError> {
+        let (disk, records) = Disk::open(dir)?;
+        let clock = Clock::new(node_id);
+        let mut state = State::new();
+        for record in records {
+            clock.observe(&record.version);
+            merge(&mut state, record);
+        }
+        Ok(Store {
+            clock,
+            state: Mutex::new(Arc::new(state)),
+            disk: Arc::new(Mutex::new(disk)),
+            writer: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The current state; cheap (an `Arc` clone).
+    pub fn view(&self) -> Arc<State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn get(&self, key: &ObjectKey) -> Option<Object> {
+        self.view().get(key).and_then(|r| r.object.clone())
+    }
+
+    /// Live objects of one kind whose id starts with `prefix`.
+    pub fn list(&self, kind: ObjectKind, prefix: &str) -> Vec<Object> {
+        let view = self.view();
+        view.range(
+            ObjectKey {
+                kind,
+                id: prefix.to_string(),
+            }..,
+        )
+        .take_while(|(k, _)| k.kind == kind && k.id.starts_with(prefix))
+        .filter_map(|(_, r)| r.object.clone())
+        .collect()
+    }
+
+    /// Versions, writes durably, then applies the changes. When this returns `Ok`, the write
+    /// survives a crash.
+    pub async fn commit(&self, changes: Vec<Change>) -> Result<Vec<Record>, DiskError> {
+        let _writer = self.writer.lock().await;
+        let batch: Vec<Record> = changes
+            .into_iter()
+            .map(|change| {
+                let version = self.clock.tick();
+                match change {
+                    Change::Put(object) => Record {
+                        key: object.key(),
+                        version,
+                        object: Some(object),
+                    },
+                    Change::Delete(key) => Record {
+                        key,
+                        version,
+                        object: None,
+                    },
+                }
+            })
+            .collect();
+        let batch = self
+            .on_disk(move |disk| disk.append(&batch).map(|_| batch))
+            .await?;
+        let merged = {
+            let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            let mut next = State::clone(&guard);
+            for record in &batch {
+                merge(&mut next, record.clone());
+            }
+            *guard = Arc::new(next);
+            guard.clone()
+        };
+        let compact = move |disk: &mut Disk| {
+            if disk.batch_count() < COMPACT_AFTER {
+                return Ok(());
+            }
+            let all: Vec<Record> = merged.values().cloned().collect();
+            disk.compact(&all)
+        };
+        // A failed compaction loses nothing: the batches it would replace are still there.
+        if let Err(e) = self.on_disk(compact).await {
+            tracing::warn!(error = %e, "compaction failed; will retry on a later write");
+        }
+        Ok(batch)
+    }
+
+    /// Runs blocking file work off the async threads.
+    async fn on_disk<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Disk) -> Result<T, DiskError> + Send + 'static,
+    ) -> Result<T, DiskError> {
+        let disk = self.disk.clone();
+        tokio::task::spawn_blocking(move || {
+            work(&mut disk.lock().unwrap_or_else(|e| e.into_inner()))
+        })
+        .await
+        .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
+    }
+}
+
+/// Last writer wins: a record replaces the stored one only if its version is newer.
+fn merge(state: &mut State, record: Record) {
+    match state.get(&record.key) {
+        Some(existing) if existing.version >= record.version => {}
+        _ => {
+            state.insert(record.key.clone(), record);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgeway_shared::{Api, ApiKind, EndpointType};
+
+    fn api(id: &str, name: &str) -> Object {
+        Object::Api(Api {
+            id: id.into(),
+            name: name.into(),
+            kind: ApiKind::Http,
+            description: String::new(),
+            endpoint_type: EndpointType::Edge,
+            disable_default_endpoint: false,
+            gateway_responses: Default::default(),
+        })
+    }
+
+    #[tokio::test]
+    async fn writes_survive_reopen_and_later_writes_win() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path(), "n1").unwrap();
+            store
+                .commit(vec![Change::Put(api("a", "first"))])
+                .await
+                .unwrap();
+            store
+                .commit(vec![
+                    Change::Put(api("a", "second")),
+                    Change::Put(api("b", "b")),
+                ])
+                .await
+                .unwrap();
+            store
+                .commit(vec![Change::Delete(api("b", "b").key())])
+                .await
+                .unwrap();
+        }
+        let store = Store::open(dir.path(), "n1").unwrap();
+        assert_eq!(store.get(&api("a", "").key()), Some(api("a", "second")));
+        assert_eq!(store.get(&api("b", "").key()), None);
+        assert_eq!(store.list(ObjectKind::Api, "").len(), 1);
+    }
+
+    #[tokio::test]
+    async fn compaction_keeps_every_object_and_tombstone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), "n1").unwrap();
+        for i in 0..COMPACT_AFTER + 3 {
+            store
+                .commit(vec![Change::Put(api(
+                    &format!("api{}", i % 10),
+                    &format!("v{i}"),
+                ))])
+                .await
+                .unwrap();
+        }
+        store
+            .commit(vec![Change::Delete(api("api0", "").key())])
+            .await
+            .unwrap();
+        let before = store.view();
+        drop(store);
+        let reopened = Store::open(dir.path(), "n1").unwrap();
+        assert_eq!(*reopened.view(), *before);
+        assert!(std::fs::read_dir(dir.path()).unwrap().count() < 10);
+    }
+
+    #[tokio::test]
+    async fn a_damaged_file_is_reported_not_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        Store::open(dir.path(), "n1")
+            .unwrap()
+            .commit(vec![Change::Put(api("a", "x"))])
+            .await
+            .unwrap();
+        let file = std::fs::read_dir(dir.path())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let bytes = std::fs::read(&file).unwrap();
+        std::fs::write(&file, &bytes[..bytes.len() - 4]).unwrap();
+        let err = Store::open(dir.path(), "n1")
+            .err()
+            .expect("must refuse")
+            .to_string();
+        assert!(
+            err.contains("damaged") && err.contains(file.file_name().unwrap().to_str().unwrap()),
+            "{err}"
+        );
+    }
+}
