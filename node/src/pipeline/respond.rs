@@ -3,16 +3,26 @@
 
 use crate::body::{self, Body};
 use crate::error::GatewayError;
-use edgeway_shared::Api;
+use edgeway_shared::{Api, ResponseType};
 use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Response, StatusCode};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const ERROR_TYPE: HeaderName = HeaderName::from_static("x-amzn-errortype");
 
-/// Turns a gateway error into its response, applying the API's override if it has one.
+/// Turns a gateway error into its response, applying the API's override if it has one: the
+/// type's own, else `DEFAULT_4XX` / `DEFAULT_5XX` for its status class, as AWS does.
 pub fn error_response(error: &GatewayError, api: Option<&Api>, request_id: &str) -> Response<Body> {
-    let custom = api.and_then(|a| a.gateway_responses.get(&error.kind));
+    let class_default = if error.status() >= 500 {
+        ResponseType::Default5xx
+    } else {
+        ResponseType::Default4xx
+    };
+    let custom = api.and_then(|a| {
+        a.gateway_responses
+            .get(&error.kind)
+            .or_else(|| a.gateway_responses.get(&class_default))
+    });
     let status = custom
         .and_then(|c| c.status_code)
         .unwrap_or_else(|| error.status());
@@ -59,7 +69,7 @@ pub fn finish(response: &mut Response<Body>, request_id: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use edgeway_shared::{ApiKind, EndpointType, GatewayResponse, ResponseType};
+    use edgeway_shared::{ApiKind, EndpointType, GatewayResponse};
     use http_body_util::BodyExt;
 
     #[tokio::test]
