@@ -16,7 +16,7 @@ use arc_swap::ArcSwap;
 use edgeway_shared::ResponseType;
 use http::{Request, Response};
 use hyper::body::Incoming;
-use integrate::{CallContext, Clients};
+use integrate::{CallContext, Clients, MethodRequest};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -79,12 +79,14 @@ impl Gateway {
         conn: ConnInfo,
         outcome: &mut Outcome,
     ) -> Result<Response<Body>, GatewayError> {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         let body = accept::limit_body(&parts, body, self.max_body_bytes)?;
         let snapshot = self.snapshot.load_full();
         let host = accept::host(&parts).ok_or_else(|| {
             GatewayError::client(ResponseType::BadRequestParameters, "Missing Host")
         })?;
+
+        let headers = std::mem::take(&mut parts.headers);
 
         let resolved = resolve::resolve(&snapshot, &host, parts.uri.path())?;
         outcome.api = Some(resolved.stage.api.clone());
@@ -99,7 +101,13 @@ impl Gateway {
             tls: conn.tls,
             clients: &self.clients,
         };
-        let result = integrate::call(&routed.route.target, &parts, body, ctx).await;
+        let request = MethodRequest {
+            method: &parts.method,
+            uri: &parts.uri,
+            headers,
+            body,
+        };
+        let result = integrate::call(&routed.route.target, request, ctx).await;
         outcome.integration_time = Some(integration_started.elapsed());
         result
     }

@@ -2,7 +2,7 @@
 //! under the integration timeout, and stream the answer back.
 
 use super::mapping::RequestTarget;
-use super::{CallContext, HttpTarget};
+use super::{CallContext, HttpTarget, MethodRequest};
 use crate::body::{self, Body};
 use crate::error::GatewayError;
 use edgeway_shared::ResponseType;
@@ -63,23 +63,27 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 pub async fn call(
     target: &HttpTarget,
-    parts: &http::request::Parts,
-    body: Body,
+    request: MethodRequest<'_>,
     ctx: CallContext<'_>,
 ) -> Result<Response<Body>, GatewayError> {
-    let mut backend = match &target.mapping {
-        None => proxy_request(target, parts, &ctx)?,
+    let MethodRequest {
+        method,
+        uri,
+        headers,
+        body,
+    } = request;
+    let (backend_uri, backend_headers) = match &target.mapping {
+        None => proxy_request(target, uri, headers, &ctx)?,
         Some(mapping) => {
-            let values = mapping.request_values(&parts.headers, parts.uri.query(), ctx.params);
-            mapped_request(target, parts, &values)?
+            let values = mapping.request_values(&headers, uri.query(), ctx.params);
+            mapped_request(target, &headers, &values)?
         }
     };
-    *backend.method_mut() = target
-        .method
-        .clone()
-        .unwrap_or_else(|| parts.method.clone());
+    let mut backend = Request::new(body);
+    *backend.method_mut() = target.method.clone().unwrap_or_else(|| method.clone());
+    *backend.uri_mut() = backend_uri;
+    *backend.headers_mut() = backend_headers;
     *backend.version_mut() = Version::HTTP_11;
-    let backend = backend.map(|()| body);
 
     let client = ctx.clients.get(target.protocol);
     let response = match tokio::time::timeout(target.timeout, client.request(backend)).await {
@@ -105,22 +109,20 @@ pub async fn call(
 /// `http_proxy`: the client's headers and query string go through as they are.
 fn proxy_request(
     target: &HttpTarget,
-    parts: &http::request::Parts,
+    client_uri: &Uri,
+    mut headers: HeaderMap,
     ctx: &CallContext<'_>,
-) -> Result<Request<()>, GatewayError> {
+) -> Result<(Uri, HeaderMap), GatewayError> {
     let mut uri = target.uri.render(|name| {
         ctx.params
             .iter()
             .find(|p| &*p.name == name)
             .map(|p| Cow::Borrowed(p.raw))
     });
-    if let Some(query) = parts.uri.query() {
+    if let Some(query) = client_uri.query() {
         uri.push(if uri.contains('?') { '&' } else { '?' });
         uri.push_str(query);
     }
-    let mut request = Request::new(());
-    *request.uri_mut() = parse_uri(&uri)?;
-    let mut headers = parts.headers.clone();
     strip_hop_by_hop(&mut headers);
     headers.remove(header::HOST);
     let client_ip = ctx.peer.ip().to_string();
@@ -135,16 +137,15 @@ fn proxy_request(
         "x-forwarded-proto",
         HeaderValue::from_static(if ctx.tls { "https" } else { "http" }),
     );
-    *request.headers_mut() = headers;
-    Ok(request)
+    Ok((parse_uri(&uri)?, headers))
 }
 
 /// `http`: only mapped parameters (plus the body's content headers) reach the backend.
 fn mapped_request(
     target: &HttpTarget,
-    parts: &http::request::Parts,
+    client_headers: &HeaderMap,
     values: &[(&RequestTarget, String)],
-) -> Result<Request<()>, GatewayError> {
+) -> Result<(Uri, HeaderMap), GatewayError> {
     let mut uri = target.uri.render(|name| {
         values.iter().find_map(|(t, v)| match t {
             RequestTarget::Path(n) if n == name => {
@@ -159,7 +160,7 @@ fn mapped_request(
         header::CONTENT_LENGTH,
         header::CONTENT_ENCODING,
     ] {
-        if let Some(v) = parts.headers.get(&name) {
+        if let Some(v) = client_headers.get(&name) {
             headers.insert(name, v.clone());
         }
     }
@@ -183,10 +184,7 @@ fn mapped_request(
             RequestTarget::Path(_) => {}
         }
     }
-    let mut request = Request::new(());
-    *request.uri_mut() = parse_uri(&uri)?;
-    *request.headers_mut() = headers;
-    Ok(request)
+    Ok((parse_uri(&uri)?, headers))
 }
 
 fn parse_uri(uri: &str) -> Result<Uri, GatewayError> {

@@ -118,7 +118,16 @@ fn try_compile(
     }))
 }
 
-/// What the integration needs from the request besides the request itself.
+/// The client's request as the integration sees it. Headers are owned so `http_proxy` can
+/// forward them without a copy.
+pub struct MethodRequest<'a> {
+    pub method: &'a Method,
+    pub uri: &'a http::Uri,
+    pub headers: HeaderMap,
+    pub body: Body,
+}
+
+/// What the integration needs besides the request itself.
 pub struct CallContext<'a> {
     pub params: &'a [Param<'a>],
     pub peer: SocketAddr,
@@ -128,8 +137,7 @@ pub struct CallContext<'a> {
 
 pub async fn call(
     target: &Target,
-    parts: &http::request::Parts,
-    body: Body,
+    request: MethodRequest<'_>,
     ctx: CallContext<'_>,
 ) -> Result<Response<Body>, GatewayError> {
     match target {
@@ -143,7 +151,7 @@ pub async fn call(
             *response.headers_mut() = headers.clone();
             Ok(response)
         }
-        Target::Http(http) => http_call::call(http, parts, body, ctx).await,
+        Target::Http(http) => http_call::call(http, request, ctx).await,
         Target::Broken(message) => Err(GatewayError::new(
             edgeway_shared::ResponseType::ApiConfigurationError,
             crate::error::ErrorSource::Internal,
