@@ -130,6 +130,7 @@ pub fn route_id(route: &Route) -> String {
 impl Control {
     /// Snapshots the API as stored now, optionally pointing a stage at it.
     pub async fn deploy(&self, api_id: &str, request: DeployRequest) -> Result<Deployment> {
+        let _write = self.writes.lock().await;
         let view = self.store.view();
         let c = contents(&view, api_id, &[])?;
         let deployment = c.deployment(request.description)?;
@@ -148,6 +149,7 @@ impl Control {
     /// Makes the API exactly what the document says, in one durable write. Applying the same
     /// document again changes nothing.
     pub async fn apply_document(&self, mut doc: ApiDocument) -> Result<()> {
+        let _write = self.writes.lock().await;
         let view = self.store.view();
         let api_id = doc.api.id.clone();
         check(&view, &Object::Api(doc.api.clone()))?;

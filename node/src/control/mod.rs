@@ -29,8 +29,8 @@ pub type Result<T> = std::result::Result<T, ControlError>;
 pub struct Control {
     store: Store,
     snapshot: Arc<ArcSwap<Snapshot>>,
-    /// Serialises snapshot rebuilds so a newer state is never replaced by an older one.
-    reload: tokio::sync::Mutex<()>,
+    /// One admin write at a time: checks see the state the write will be applied to.
+    writes: tokio::sync::Mutex<()>,
 }
 
 pub fn key(kind: ObjectKind, id: impl Into<String>) -> ObjectKey {
@@ -54,7 +54,7 @@ impl Control {
         Control {
             store,
             snapshot,
-            reload: tokio::sync::Mutex::new(()),
+            writes: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -87,6 +87,7 @@ impl Control {
     /// Creates or replaces one object after checking it and what it refers to. HTTP APIs with
     /// auto-deploy stages get a new deployment in the same durable write.
     pub async fn put(&self, object: Object) -> Result<Object> {
+        let _write = self.writes.lock().await;
         let view = self.store.view();
         check(&view, &object)?;
         let api_id = api_of(&object).map(str::to_string);
@@ -101,6 +102,7 @@ impl Control {
     /// Deletes one object. Deleting an API deletes everything inside it; an integration that a
     /// route uses, or a deployment a stage serves, cannot be deleted.
     pub async fn delete(&self, kind: ObjectKind, id: &str) -> Result<()> {
+        let _write = self.writes.lock().await;
         let view = self.store.view();
         let object = self.get(kind, id)?;
         let mut changes = vec![Change::Delete(object.key())];
@@ -142,6 +144,7 @@ impl Control {
     }
 
     /// Stores changes durably (skipping puts that change nothing) and swaps in a new snapshot.
+    /// Callers hold `writes`, so snapshots are swapped in the order their states were made.
     pub(crate) async fn commit(&self, changes: Vec<Change>) -> Result<()> {
         let view = self.store.view();
         let changes: Vec<Change> = changes
@@ -155,7 +158,6 @@ impl Control {
             return Ok(());
         }
         self.store.commit(changes).await?;
-        let _guard = self.reload.lock().await;
         self.snapshot
             .store(Arc::new(Snapshot::compile(&self.store.view())));
         Ok(())
