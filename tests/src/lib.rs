@@ -1,1 +1,25 @@
+//! End-to-end test harness for Edgeway: in-process nodes on 127.0.0.1:0, real backends, real
+//! TLS with generated certificates, and HTTP/1.1, h2c and HTTP/2-over-TLS clients.
 #![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod backend;
+pub mod certs;
+pub mod client;
+pub mod node;
+
+pub use admin::{AdminClient, doc};
+pub use backend::{Backend, ResetBackend, closed_port};
+pub use certs::{Leaf, TestCa};
+pub use client::{Conn, Proto, Reply, get, request};
+pub use node::{TestNode, api_host};
+
+/// Logs to the test output when `RUST_LOG` is set (once per process).
+pub fn init_logging() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}

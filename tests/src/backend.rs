@@ -1,0 +1,275 @@
+//! Real backends for integrations: small hyper servers on 127.0.0.1:0.
+//!
+//! Every backend answers any path with an echo of what it received, as JSON:
+//! `{backend, method, path, query, version, headers, body}`, plus a few special paths:
+//! - `/slow?ms=N`: waits N ms, then echoes (counts arrivals, see [`Backend::wait_slow`]);
+//! - `/stream?mib=N`: N MiB of `x`, produced lazily in 64 KiB chunks;
+//! - `/status/{code}`: echoes with that status;
+//! - `/count`: `{"count": requests so far}`.
+//!
+//! Every answer carries `x-backend: {name}`.
+
+use crate::certs::Leaf;
+use crate::client::{Body, BoxError, full};
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use serde_json::{Map, Value, json};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+const CHUNK: usize = 64 * 1024;
+const MIB: usize = 1024 * 1024;
+
+/// How a backend speaks.
+#[derive(Clone)]
+enum Mode {
+    /// HTTP/1.1 and h2c (prior knowledge), told apart by the preface.
+    Auto,
+    /// h2c only: an HTTP/1.1 request fails.
+    H2cOnly,
+    /// TLS, HTTP/2 or HTTP/1.1 by ALPN.
+    Tls(TlsAcceptor),
+}
+
+struct State {
+    name: String,
+    hits: AtomicUsize,
+    slow_started: watch::Sender<usize>,
+}
+
+pub struct Backend {
+    pub addr: SocketAddr,
+    state: Arc<State>,
+    task: JoinHandle<()>,
+}
+
+impl Backend {
+    /// HTTP/1.1 + h2c.
+    pub async fn start(name: &str) -> Backend {
+        Backend::spawn(name, Mode::Auto).await
+    }
+
+    pub async fn h2c_only(name: &str) -> Backend {
+        Backend::spawn(name, Mode::H2cOnly).await
+    }
+
+    /// HTTPS with `leaf`, offering h2 and http/1.1.
+    pub async fn tls(name: &str, leaf: &Leaf) -> Backend {
+        let acceptor = TlsAcceptor::from(leaf.server_config(&[b"h2", b"http/1.1"]));
+        Backend::spawn(name, Mode::Tls(acceptor)).await
+    }
+
+    async fn spawn(name: &str, mode: Mode) -> Backend {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind backend");
+        let addr = listener.local_addr().expect("backend address");
+        let state = Arc::new(State {
+            name: name.to_string(),
+            hits: AtomicUsize::new(0),
+            slow_started: watch::channel(0).0,
+        });
+        let task = tokio::spawn(accept_loop(listener, mode, state.clone()));
+        Backend { addr, state, task }
+    }
+
+    /// `http://127.0.0.1:{port}{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Requests received so far.
+    pub fn hits(&self) -> usize {
+        self.state.hits.load(Ordering::SeqCst)
+    }
+
+    /// Waits until `n` `/slow` requests have arrived (at most 10 s).
+    pub async fn wait_slow(&self, n: usize) {
+        let mut rx = self.state.slow_started.subscribe();
+        tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|&s| s >= n))
+            .await
+            .expect("slow requests did not arrive in time")
+            .expect("backend alive");
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, mode: Mode, state: Arc<State>) {
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let state = state.clone();
+        let service = service_fn(move |request| {
+            let state = state.clone();
+            async move { Ok::<_, Infallible>(handle(&state, request).await) }
+        });
+        let mode = mode.clone();
+        tokio::spawn(async move {
+            let executor = TokioExecutor::new();
+            let _ = match mode {
+                Mode::Auto => {
+                    auto::Builder::new(executor)
+                        .serve_connection(TokioIo::new(tcp), service)
+                        .await
+                }
+                Mode::H2cOnly => {
+                    auto::Builder::new(executor)
+                        .http2_only()
+                        .serve_connection(TokioIo::new(tcp), service)
+                        .await
+                }
+                Mode::Tls(acceptor) => match acceptor.accept(tcp).await {
+                    Ok(tls) => {
+                        auto::Builder::new(executor)
+                            .serve_connection(TokioIo::new(tls), service)
+                            .await
+                    }
+                    Err(_) => return,
+                },
+            };
+        });
+    }
+}
+
+fn query_number(query: Option<&str>, name: &str) -> Option<u64> {
+    query?.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == name).then(|| v.parse().ok()).flatten()
+    })
+}
+
+async fn handle(state: &State, request: Request<Incoming>) -> Response<Body> {
+    let hits = state.hits.fetch_add(1, Ordering::SeqCst) + 1;
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().to_string();
+    let query = parts.uri.query().map(str::to_string);
+    let mut status = StatusCode::OK;
+    if path == "/stream" {
+        let mib = query_number(query.as_deref(), "mib").unwrap_or(1) as usize;
+        return reply(state, StatusCode::OK, lazy_stream(mib * MIB));
+    }
+    if path == "/count" {
+        return reply(state, status, full(json!({ "count": hits }).to_string()));
+    }
+    if path == "/slow" {
+        state.slow_started.send_modify(|n| *n += 1);
+        let ms = query_number(query.as_deref(), "ms").unwrap_or(1000);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    if let Some(code) = path.strip_prefix("/status/") {
+        status = code
+            .parse()
+            .ok()
+            .and_then(|c| StatusCode::from_u16(c).ok())
+            .unwrap_or(StatusCode::BAD_REQUEST);
+    }
+    let body = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => return reply(state, StatusCode::BAD_REQUEST, full(e.to_string())),
+    };
+    let mut headers = Map::new();
+    for name in parts.headers.keys() {
+        let values: Vec<&str> = parts
+            .headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        headers.insert(name.to_string(), Value::from(values.join(", ")));
+    }
+    let echo = json!({
+        "backend": state.name,
+        "method": parts.method.as_str(),
+        "path": path,
+        "query": query,
+        "version": format!("{:?}", parts.version),
+        "headers": headers,
+        "body_len": body.len(),
+        "body": String::from_utf8_lossy(&body[..body.len().min(CHUNK)]),
+    });
+    let mut response = reply(state, status, full(echo.to_string()));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn reply(state: &State, status: StatusCode, body: Body) -> Response<Body> {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    if let Ok(name) = http::HeaderValue::try_from(state.name.as_str()) {
+        response.headers_mut().insert("x-backend", name);
+    }
+    response
+}
+
+/// `total` bytes of `x`, one 64 KiB chunk at a time, each made only when the reader wants it.
+fn lazy_stream(total: usize) -> Body {
+    let chunk = Bytes::from(vec![b'x'; CHUNK]);
+    let chunks = futures_util::stream::unfold(0usize, move |sent| {
+        let chunk = chunk.clone();
+        async move {
+            (sent < total).then(|| {
+                let n = CHUNK.min(total - sent);
+                (Ok::<_, BoxError>(Frame::data(chunk.slice(..n))), sent + n)
+            })
+        }
+    });
+    StreamBody::new(chunks).boxed_unsync()
+}
+
+/// A backend that accepts connections and resets them without answering.
+pub struct ResetBackend {
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl ResetBackend {
+    pub async fn start() -> ResetBackend {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let task = tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    // Wait for the request, then close with RST (linger 0).
+                    let _ = tcp.readable().await;
+                    let _ = tcp.set_zero_linger();
+                    drop(tcp);
+                });
+            }
+        });
+        ResetBackend { addr, task }
+    }
+}
+
+impl Drop for ResetBackend {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// An address where nothing listens (bound, then released).
+pub async fn closed_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    listener.local_addr().expect("address")
+}
