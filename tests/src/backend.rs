@@ -90,6 +90,10 @@ impl Backend {
         format!("http://{}{path}", self.addr)
     }
 
+    pub fn name(&self) -> &str {
+        &self.state.name
+    }
+
     /// Requests received so far.
     pub fn hits(&self) -> usize {
         self.state.hits.load(Ordering::SeqCst)

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod backend;
 pub mod certs;
 pub mod client;
+pub mod memory;
 pub mod node;
 
 pub use admin::{AdminClient, doc};

@@ -73,16 +73,30 @@ impl TestNode {
         self.dir.path()
     }
 
-    /// Graceful shutdown, then a new node on the same data directory (new ports).
-    pub async fn restart(&mut self) {
+    /// Where the node keeps its state.
+    pub fn data_dir(&self) -> &Path {
+        &self.config.node.data_dir
+    }
+
+    /// Graceful shutdown; the data directory stays for [`TestNode::try_start_again`].
+    pub async fn stop(&mut self) {
         if let Some(node) = self.node.take() {
             node.shutdown().await;
         }
-        let node = Node::start(self.config.clone())
-            .await
-            .expect("node restarts");
+    }
+
+    /// Starts a stopped node again on the same data directory (new ports).
+    pub async fn try_start_again(&mut self) -> Result<(), edgeway::StartError> {
+        let node = Node::start(self.config.clone()).await?;
         self.admin.addr = node.admin_addr();
         self.node = Some(node);
+        Ok(())
+    }
+
+    /// Graceful shutdown, then a new node on the same data directory (new ports).
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        self.try_start_again().await.expect("node restarts");
     }
 
     pub async fn shutdown(mut self) {
