@@ -1,0 +1,269 @@
+//! The real `edgeway` binary: an acknowledged write survives `kill -9`, SIGTERM lets an
+//! in-flight request finish before a clean exit, and `--check-config` names bad fields.
+//! Blocking std I/O only: every helper here is a few lines of sockets and processes.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "process-test-token-0123456789";
+const BIN: &str = env!("CARGO_BIN_EXE_edgeway");
+
+fn write_config(dir: &Path) -> PathBuf {
+    let path = dir.join("node.toml");
+    let text = format!(
+        "[node]\ndata_dir = {data:?}\n\n[public]\nlisten = \"127.0.0.1:0\"\n\n\
+         [admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n\n\
+         [limits]\nshutdown_grace_ms = 10000\n",
+        data = dir.join("data")
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A running `edgeway --config ...`; killed (SIGKILL) if still running when dropped.
+struct Edgeway {
+    child: Child,
+    public: SocketAddr,
+    admin: SocketAddr,
+}
+
+impl Edgeway {
+    /// Starts the binary and waits for its "ready" log line, which names both addresses.
+    fn start(config: &Path) -> Edgeway {
+        let mut child = Command::new(BIN)
+            .arg("--config")
+            .arg(config)
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn edgeway");
+        let (tx, rx) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx.recv_timeout(left).expect("edgeway never logged ready");
+            if line.contains("edgeway node ready") {
+                let addr = |key: &str| -> SocketAddr {
+                    let rest = &line[line.find(key).expect(key) + key.len()..];
+                    rest.split_whitespace().next().unwrap().parse().unwrap()
+                };
+                return Edgeway {
+                    public: addr("public_addr="),
+                    admin: addr("admin_addr="),
+                    child,
+                };
+            }
+        }
+    }
+
+    /// Waits for the process to exit by itself.
+    fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "edgeway did not exit in {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Edgeway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 exchange (`Connection: close`): status and body text.
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    host: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, String) {
+    let mut tcp = TcpStream::connect(addr).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let body = body.unwrap_or("");
+    write!(
+        tcp,
+        "{method} {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\
+         authorization: Bearer {TOKEN}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).expect("read answer");
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, body.to_string())
+}
+
+fn document(id: &str, integration: &str) -> String {
+    format!(
+        r#"{{"api": {{"id": "{id}", "name": "{id}", "kind": "rest"}},
+            "integrations": [{integration}],
+            "routes": [{{"method": "GET", "path": "/work", "integration_id": "work"}}],
+            "stages": [{{"name": "prod"}}], "deploy_to": ["prod"]}}"#
+    )
+}
+
+fn mock(body: &str) -> String {
+    format!(r#"{{"id": "work", "type": "mock", "mock": {{"status_code": 200, "body": "{body}"}}}}"#)
+}
+
+#[test]
+fn an_acknowledged_write_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let mut node = Edgeway::start(&config);
+    for i in 0..10 {
+        let id = format!("crash{i}");
+        let path = format!("/apis/{id}/document");
+        let (status, body) = http(
+            node.admin,
+            "PUT",
+            "admin",
+            &path,
+            Some(&document(&id, &mock(&id))),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+    // SIGKILL right after the last acknowledgement: no shutdown code runs.
+    node.child.kill().unwrap();
+    assert!(!node.child.wait().unwrap().success());
+
+    let node = Edgeway::start(&config);
+    for i in 0..10 {
+        let id = format!("crash{i}");
+        let (status, body) = http(node.admin, "GET", "admin", &format!("/apis/{id}"), None);
+        assert_eq!(status, 200, "{id} lost: {body}");
+        let host = format!("{id}.execute-api.localhost");
+        assert_eq!(
+            http(node.public, "GET", &host, "/prod/work", None),
+            (200, id)
+        );
+    }
+}
+
+#[test]
+fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
+    // A backend that answers one request after 1.5 s and reports when it has it.
+    let backend = TcpListener::bind("127.0.0.1:0").unwrap();
+    let backend_addr = backend.local_addr().unwrap();
+    let (arrived_tx, arrived) = mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut tcp, _) = backend.accept().unwrap();
+        let mut request = Vec::new();
+        let mut byte = [0u8; 1];
+        while !request.ends_with(b"\r\n\r\n") && tcp.read(&mut byte).unwrap() == 1 {
+            request.push(byte[0]);
+        }
+        arrived_tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        let _ = tcp.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\nslow answer");
+    });
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = Edgeway::start(&write_config(dir.path()));
+    let proxy =
+        format!(r#"{{"id": "work", "type": "http_proxy", "uri": "http://{backend_addr}/slow"}}"#);
+    let doc = document("drain", &proxy);
+    let (status, body) = http(
+        node.admin,
+        "PUT",
+        "admin",
+        "/apis/drain/document",
+        Some(&doc),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    let public = node.public;
+    let host = "drain.execute-api.localhost";
+    let client = std::thread::spawn(move || http(public, "GET", host, "/prod/work", None));
+    arrived
+        .recv_timeout(Duration::from_secs(10))
+        .expect("request reached the backend");
+    let term = Command::new("kill")
+        .arg("-TERM")
+        .arg(node.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(term.success());
+
+    assert_eq!(client.join().unwrap(), (200, "slow answer".to_string()));
+    let status = node.wait_exit(Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0), "clean exit after draining");
+}
+
+fn check_config(path: &Path) -> Output {
+    Command::new(BIN)
+        .arg("--check-config")
+        .arg(path)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run edgeway --check-config")
+}
+
+#[test]
+fn check_config_accepts_good_files_and_names_the_field_in_bad_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write_config(dir.path());
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/single-node.toml");
+    for path in [&good, &shipped] {
+        let out = check_config(path);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{}: {stderr}", path.display());
+        assert!(String::from_utf8_lossy(&out.stdout).contains(": ok"));
+    }
+    assert!(!dir.path().join("data").exists(), "checking starts nothing");
+
+    let base = std::fs::read_to_string(&good).unwrap();
+    let public = "listen = \"127.0.0.1:0\"\n\n[admin]";
+    for (text, field) in [
+        (
+            base.replace("shutdown_grace_ms = 10000", "max_body_bytes = 0"),
+            "limits.max_body_bytes",
+        ),
+        (
+            base.replace("[limits]", "[limits]\nmax_header_bytes = 100"),
+            "limits.max_header_bytes",
+        ),
+        (base.replace(TOKEN, "short"), "admin.token"),
+        (base.replace("token =", "tokn ="), "unknown field `tokn`"),
+        (
+            base.replace(public, "listen = \"not an address\"\n\n[admin]"),
+            "listen",
+        ),
+    ] {
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, &text).unwrap();
+        let out = check_config(&bad);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "accepted:\n{text}");
+        assert!(stderr.contains(field), "{field} not named in: {stderr}");
+        assert!(stderr.contains("bad.toml"), "the file is named: {stderr}");
+    }
+}
