@@ -34,7 +34,7 @@ struct Edgeway {
 impl Edgeway {
     /// Starts the binary and waits for its "ready" log line, which names both addresses.
     fn start(config: &Path) -> Edgeway {
-        let mut child = Command::new(BIN)
+        let child = Command::new(BIN)
             .arg("--config")
             .arg(config)
             .env("NO_COLOR", "1")
@@ -43,8 +43,15 @@ impl Edgeway {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn edgeway");
+        // Owned by the guard at once, so a failed start still kills the process.
+        let unknown = SocketAddr::from(([0, 0, 0, 0], 0));
+        let mut edgeway = Edgeway {
+            child,
+            public: unknown,
+            admin: unknown,
+        };
         let (tx, rx) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
+        let stdout = edgeway.child.stdout.take().unwrap();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 let _ = tx.send(line);
@@ -59,11 +66,9 @@ impl Edgeway {
                     let rest = &line[line.find(key).expect(key) + key.len()..];
                     rest.split_whitespace().next().unwrap().parse().unwrap()
                 };
-                return Edgeway {
-                    public: addr("public_addr="),
-                    admin: addr("admin_addr="),
-                    child,
-                };
+                edgeway.public = addr("public_addr=");
+                edgeway.admin = addr("admin_addr=");
+                return edgeway;
             }
         }
     }
