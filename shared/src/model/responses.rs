@@ -11,7 +11,10 @@ pub enum ResponseType {
     AuthorizerFailure,
     BadRequestParameters,
     BadRequestBody,
+    // SCREAMING_SNAKE_CASE alone would give `DEFAULT4XX`; AWS (and `as_str`) say `DEFAULT_4XX`.
+    #[serde(rename = "DEFAULT_4XX")]
     Default4xx,
+    #[serde(rename = "DEFAULT_5XX")]
     Default5xx,
     ExpiredToken,
     IntegrationFailure,
@@ -117,4 +120,18 @@ pub struct GatewayResponse {
     /// `$context.error.responseType` and `$context.requestId` are filled in.
     #[serde(default)]
     pub body: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ResponseType;
+
+    #[test]
+    fn the_json_name_of_every_type_is_its_wire_name() {
+        for kind in ResponseType::ALL {
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+            assert_eq!(serde_json::from_str::<ResponseType>(&json).unwrap(), kind);
+        }
+    }
 }
