@@ -375,3 +375,65 @@ async fn invalid_objects_are_refused_with_the_field_named() {
     );
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_deploy_stages_serve_every_change_at_once() {
+    let node = TestNode::start().await;
+    let admin = &node.admin;
+    let (status, _) = admin
+        .post(
+            "/apis",
+            &json!({ "id": "auto", "name": "auto", "kind": "http" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = admin
+        .post(
+            "/apis/auto/stages",
+            &json!({ "name": "$default", "auto_deploy": true }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    admin
+        .post("/apis/auto/integrations", &doc::mock("v", 200, "one"))
+        .await;
+    let (status, _) = admin
+        .post("/apis/auto/routes", &doc::route("GET", "/v", "v"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        node.get_api("auto", "/v").await.text(),
+        "one",
+        "no deploy call needed"
+    );
+
+    admin
+        .put("/apis/auto/integrations/v", &doc::mock("v", 200, "two"))
+        .await;
+    assert_eq!(node.get_api("auto", "/v").await.text(), "two");
+    let (status, _) = admin.delete("/apis/auto/routes/get-v").await;
+    assert_eq!(status, StatusCode::OK);
+    node.get_api("auto", "/v")
+        .await
+        .assert_gateway_error(404, "RESOURCE_NOT_FOUND");
+
+    // Each request was counted under its route.
+    let metrics = admin
+        .call_with(Method::GET, "/metrics", None, None)
+        .await
+        .text();
+    let count = |class: &str| {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("edgeway_requests_total{")
+                    && l.contains("api=\"auto\"")
+                    && l.contains("route=\"GET /v\"")
+                    && l.contains(&format!("status_class=\"{class}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .map(str::to_string)
+    };
+    assert_eq!(count("2xx").as_deref(), Some("2"), "{metrics}");
+    node.shutdown().await;
+}

@@ -201,3 +201,50 @@ async fn an_api_can_override_status_headers_and_body_of_a_gateway_response() {
     assert_eq!(plain.header("x-custom"), None);
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_4xx_and_5xx_overrides_cover_types_without_their_own() {
+    let node = TestNode::start().await;
+    let closed = closed_port().await;
+    let mut api = doc::http(
+        "classes",
+        vec![
+            doc::proxy("down", &format!("http://{closed}/")),
+            doc::proxy("broken", "${stageVariables.nowhere}/x"),
+        ],
+        vec![
+            doc::route("GET", "/down", "down"),
+            doc::route("GET", "/broken", "broken"),
+        ],
+    );
+    api["api"]["gateway_responses"] = json!({
+        "DEFAULT_4XX": { "headers": { "x-class": "4xx" }, "body": "{\"oops\": $context.error.messageString}" },
+        "DEFAULT_5XX": { "status_code": 503, "headers": { "x-class": "5xx" } },
+        "INTEGRATION_FAILURE": { "headers": { "x-own": "yes" } },
+    });
+    node.admin.apply(&api).await;
+
+    let not_found = node.get_api("classes", "/nothing").await;
+    assert_eq!(
+        (not_found.status.as_u16(), not_found.error_type()),
+        (404, Some("RESOURCE_NOT_FOUND"))
+    );
+    assert_eq!(not_found.header("x-class"), Some("4xx"));
+    assert_eq!(not_found.json(), json!({ "oops": "Not Found" }));
+
+    let broken = node.get_api("classes", "/broken").await;
+    assert_eq!(
+        (broken.status.as_u16(), broken.error_type()),
+        (503, Some("API_CONFIGURATION_ERROR"))
+    );
+    assert_eq!(broken.header("x-class"), Some("5xx"));
+
+    // A type with its own override uses only that one.
+    let down = node.get_api("classes", "/down").await;
+    down.assert_gateway_error(504, "INTEGRATION_FAILURE");
+    assert_eq!(
+        (down.header("x-own"), down.header("x-class")),
+        (Some("yes"), None)
+    );
+    node.shutdown().await;
+}

@@ -167,3 +167,61 @@ async fn http_apis_serve_the_default_stage_from_the_root_and_named_stages_by_pre
     );
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_route_catches_what_no_other_route_matches() {
+    let node = TestNode::start().await;
+    node.admin
+        .apply(&doc::http(
+            "fallback",
+            vec![
+                doc::mock("root", 200, "root"),
+                doc::mock("item", 200, "item"),
+                doc::mock("default", 200, "default"),
+            ],
+            vec![
+                doc::route("GET", "/", "root"),
+                doc::route("GET", "/items/{id}", "item"),
+                doc::route("ANY", "$default", "default"),
+            ],
+        ))
+        .await;
+    for (method, path, expected) in [
+        (Method::GET, "/", "root"),
+        (Method::GET, "/items/1", "item"),
+        (Method::GET, "/items/1/", "item"),
+        (Method::POST, "/items/1", "default"),
+        (Method::GET, "/items", "default"),
+        (Method::DELETE, "/anything/at/all", "default"),
+    ] {
+        let (status, body) = call(&node, "fallback", method.clone(), path).await;
+        assert_eq!((status, body.as_str()), (200, expected), "{method} {path}");
+    }
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_match_without_case_or_port_on_both_protocols() {
+    let node = TestNode::start().await;
+    node.admin
+        .apply(&doc::http(
+            "hosts",
+            vec![doc::mock("hi", 200, "hi")],
+            vec![doc::route("GET", "/hi", "hi")],
+        ))
+        .await;
+    for proto in [edgeway_tests::Proto::Http1, edgeway_tests::Proto::H2c] {
+        for host in [
+            "hosts.execute-api.localhost:8443",
+            "HOSTS.Execute-Api.LocalHost",
+        ] {
+            let reply = node.send(proto, edgeway_tests::get(host, "/hi")).await;
+            assert_eq!(
+                (reply.status.as_u16(), reply.text()),
+                (200, "hi".into()),
+                "{proto:?} {host}"
+            );
+        }
+    }
+    node.shutdown().await;
+}
