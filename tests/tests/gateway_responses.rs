@@ -248,3 +248,25 @@ async fn default_4xx_and_5xx_overrides_cover_types_without_their_own() {
     );
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_without_a_host_is_bad_request_parameters() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let node = TestNode::start().await;
+    let mut tcp = tokio::net::TcpStream::connect(node.public_addr())
+        .await
+        .unwrap();
+    tcp.write_all(b"GET /prod/x HTTP/1.0\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.0 400"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("x-amzn-errortype: bad_request_parameters"),
+        "{answer}"
+    );
+    node.shutdown().await;
+}

@@ -58,7 +58,7 @@ async fn http_proxy_passes_headers_except_hop_by_hop_ones_and_adds_forwarding_he
     node.admin
         .apply(&doc::http(
             "pass",
-            vec![doc::proxy("echo", &backend.url("/in"))],
+            vec![doc::proxy("echo", &backend.url("/in?from=gateway"))],
             vec![doc::route("POST", "/in", "echo")],
         ))
         .await;
@@ -92,7 +92,7 @@ async fn http_proxy_passes_headers_except_hop_by_hop_ones_and_adds_forwarding_he
     assert_eq!(headers["x-forwarded-proto"], "http");
     assert_eq!(
         (echo["query"].as_str(), echo["body"].as_str()),
-        (Some("a=1"), Some("payload"))
+        (Some("from=gateway&a=1"), Some("payload"))
     );
     node.shutdown().await;
 }

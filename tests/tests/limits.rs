@@ -108,3 +108,61 @@ async fn a_header_section_over_the_limit_gets_431() {
     assert_eq!(conn.fetch(with_header(16)).await.status, 200);
     node.shutdown().await;
 }
+
+/// Reads until the server closes the connection; `None` if it is still open after 5 s.
+async fn closed_by_server(tcp: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut seen = Vec::new();
+    let read_all = async {
+        let mut buf = [0u8; 1024];
+        loop {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), read_all)
+        .await
+        .ok()?;
+    Some(seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_stall_in_headers_or_handshake_are_disconnected() {
+    use tokio::io::AsyncWriteExt;
+    let slow_headers =
+        TestNode::start_with(|config, _| config.limits.header_read_timeout_ms = 300).await;
+    let mut tcp = tokio::net::TcpStream::connect(slow_headers.public_addr())
+        .await
+        .unwrap();
+    tcp.write_all(b"GET /hi HTTP/1.1\r\nhost: x.execute-api.localhost\r\n")
+        .await
+        .unwrap();
+    let answer = closed_by_server(&mut tcp)
+        .await
+        .expect("a stalled request is cut off");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+
+    let ca = edgeway_tests::TestCa::new("ca");
+    let leaf = ca.leaf(&["localhost"]);
+    let slow_handshake = TestNode::start_with(|config, dir| {
+        config.limits.header_read_timeout_ms = 300;
+        let (cert, key) = leaf.write(dir, "tls");
+        config.public.tls = Some(edgeway::config::TlsFiles { cert, key });
+    })
+    .await;
+    let mut tcp = tokio::net::TcpStream::connect(slow_handshake.public_addr())
+        .await
+        .unwrap();
+    assert!(
+        closed_by_server(&mut tcp).await.is_some(),
+        "a silent TLS client is cut off"
+    );
+    slow_headers.shutdown().await;
+    slow_handshake.shutdown().await;
+}

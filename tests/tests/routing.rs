@@ -225,3 +225,32 @@ async fn hosts_match_without_case_or_port_on_both_protocols() {
     }
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parameters_at_one_position_keep_each_route_s_own_name() {
+    let node = TestNode::start().await;
+    let backend = Backend::start("params").await;
+    node.admin
+        .apply(&doc::rest(
+            "params",
+            "prod",
+            vec![
+                doc::proxy("pet", &backend.url("/pet/{id}")),
+                doc::proxy("toys", &backend.url("/owner/{name}/toys/{toy}")),
+            ],
+            vec![
+                doc::route("GET", "/pets/{id}", "pet"),
+                doc::route("GET", "/pets/{name}/toys/{toy}", "toys"),
+            ],
+        ))
+        .await;
+    for (path, backend_path) in [
+        ("/prod/pets/7", "/pet/7"),
+        ("/prod/pets/rex/toys/ball", "/owner/rex/toys/ball"),
+    ] {
+        let reply = node.get_api("params", path).await;
+        assert_eq!(reply.status, 200, "{path}: {}", reply.text());
+        assert_eq!(reply.json()["path"], backend_path, "{path}");
+    }
+    node.shutdown().await;
+}

