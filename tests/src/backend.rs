@@ -46,6 +46,10 @@ enum Mode {
 struct State {
     name: String,
     hits: AtomicUsize,
+    /// Bytes `/stream` has produced so far (all requests).
+    streamed: Arc<AtomicUsize>,
+    /// `/stream` bodies not yet finished or dropped.
+    open_streams: Arc<AtomicUsize>,
     slow_started: watch::Sender<usize>,
 }
 
@@ -79,6 +83,8 @@ impl Backend {
         let state = Arc::new(State {
             name: name.to_string(),
             hits: AtomicUsize::new(0),
+            streamed: Arc::new(AtomicUsize::new(0)),
+            open_streams: Arc::new(AtomicUsize::new(0)),
             slow_started: watch::channel(0).0,
         });
         let task = tokio::spawn(accept_loop(listener, mode, state.clone()));
@@ -97,6 +103,16 @@ impl Backend {
     /// Requests received so far.
     pub fn hits(&self) -> usize {
         self.state.hits.load(Ordering::SeqCst)
+    }
+
+    /// Bytes produced by `/stream` so far.
+    pub fn streamed(&self) -> usize {
+        self.state.streamed.load(Ordering::SeqCst)
+    }
+
+    /// `/stream` bodies still being produced (dropped ones do not count).
+    pub fn open_streams(&self) -> usize {
+        self.state.open_streams.load(Ordering::SeqCst)
     }
 
     /// Waits until `n` `/slow` requests have arrived (at most 10 s).
@@ -169,7 +185,9 @@ async fn handle(state: &State, request: Request<Incoming>) -> Response<Body> {
     let mut status = StatusCode::OK;
     if path == "/stream" {
         let mib = query_number(query.as_deref(), "mib").unwrap_or(1) as usize;
-        return reply(state, StatusCode::OK, lazy_stream(mib * MIB));
+        let open = OpenGuard::new(state.open_streams.clone());
+        let body = lazy_stream(mib * MIB, state.streamed.clone(), open);
+        return reply(state, StatusCode::OK, body);
     }
     if path == "/count" {
         return reply(state, status, full(json!({ "count": hits }).to_string()));
@@ -228,13 +246,31 @@ fn reply(state: &State, status: StatusCode, body: Body) -> Response<Body> {
 }
 
 /// `total` bytes of `x`, one 64 KiB chunk at a time, each made only when the reader wants it.
-fn lazy_stream(total: usize) -> Body {
+/// Counts itself in while it lives.
+struct OpenGuard(Arc<AtomicUsize>);
+
+impl OpenGuard {
+    fn new(count: Arc<AtomicUsize>) -> OpenGuard {
+        count.fetch_add(1, Ordering::SeqCst);
+        OpenGuard(count)
+    }
+}
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn lazy_stream(total: usize, counter: Arc<AtomicUsize>, open: OpenGuard) -> Body {
     let chunk = Bytes::from(vec![b'x'; CHUNK]);
     let chunks = futures_util::stream::unfold(0usize, move |sent| {
-        let chunk = chunk.clone();
+        let _open = &open;
+        let (chunk, counter) = (chunk.clone(), counter.clone());
         async move {
             (sent < total).then(|| {
                 let n = CHUNK.min(total - sent);
+                counter.fetch_add(n, Ordering::SeqCst);
                 (Ok::<_, BoxError>(Frame::data(chunk.slice(..n))), sent + n)
             })
         }

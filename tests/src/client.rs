@@ -143,6 +143,18 @@ impl Conn {
         Ok(Conn { sender, scheme })
     }
 
+    /// Another handle on the same HTTP/2 connection (`None` for HTTP/1.1), for concurrent
+    /// streams.
+    pub fn share(&self) -> Option<Conn> {
+        match &self.sender {
+            Sender::H2(sender) => Some(Conn {
+                sender: Sender::H2(sender.clone()),
+                scheme: self.scheme.clone(),
+            }),
+            Sender::H1(_) => None,
+        }
+    }
+
     pub fn version(&self) -> Version {
         match self.sender {
             Sender::H1(_) => Version::HTTP_11,

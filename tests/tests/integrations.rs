@@ -247,3 +247,51 @@ async fn mock_integrations_answer_from_the_gateway_on_every_protocol() {
     }
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_goes_away_mid_body_stops_the_backend_stream() {
+    use http_body_util::BodyExt;
+    let node = TestNode::start().await;
+    let backend = Backend::start("endless").await;
+    node.admin
+        .apply(&doc::http(
+            "cancel",
+            vec![doc::proxy("big", &backend.url("/stream?mib=200"))],
+            vec![doc::route("GET", "/big", "big")],
+        ))
+        .await;
+    for proto in [Proto::Http1, Proto::H2c] {
+        let before = backend.streamed();
+        let mut conn = node.conn(proto).await;
+        let response = conn.send(get(&api_host("cancel"), "/big")).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let mut body = response.into_body();
+        let mut received = 0;
+        while received < 1024 * 1024 {
+            let frame = body.frame().await.expect("more body").unwrap();
+            received += frame.into_data().map_or(0, |d| d.len());
+        }
+        assert_eq!(
+            backend.open_streams(),
+            1,
+            "{proto:?}: the backend is still sending"
+        );
+        drop(body);
+        drop(conn);
+
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while backend.open_streams() > 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{proto:?}: the backend stream was never dropped"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let produced = backend.streamed() - before;
+        assert!(
+            produced < 100 * 1024 * 1024,
+            "{proto:?}: the backend produced {produced} bytes for a client that left"
+        );
+    }
+    node.shutdown().await;
+}

@@ -137,3 +137,35 @@ async fn https_backends_are_trusted_through_backends_ca_file() {
     trusting.shutdown().await;
     plain.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_http2_connection_carries_many_concurrent_requests() {
+    let node = TestNode::start().await;
+    let backend = Backend::start("echo").await;
+    node.admin
+        .apply(&doc::http(
+            "multiplex",
+            vec![doc::proxy("slow", &backend.url("/slow?ms=1000"))],
+            vec![doc::route("GET", "/slow/{n}", "slow")],
+        ))
+        .await;
+    let conn = node.conn(Proto::H2c).await;
+    let requests = (0..50).map(|n| {
+        let mut stream = conn.share().expect("HTTP/2 connections can be shared");
+        async move {
+            let path = format!("/slow/{n}?n={n}");
+            (n, stream.fetch(get(&api_host("multiplex"), &path)).await)
+        }
+    });
+    // All 50 are at the backend at the same time (it holds each for 1 s; waits 10 s at most).
+    let (replies, ()) = tokio::join!(
+        futures_util::future::join_all(requests),
+        backend.wait_slow(50)
+    );
+    for (n, reply) in replies {
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert_eq!(reply.json()["query"], format!("ms=1000&n={n}"));
+    }
+    assert_eq!(backend.hits(), 50);
+    node.shutdown().await;
+}
