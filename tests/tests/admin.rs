@@ -437,3 +437,64 @@ async fn auto_deploy_stages_serve_every_change_at_once() {
     assert_eq!(count("2xx").as_deref(), Some("2"), "{metrics}");
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_are_each_applied_exactly_once() {
+    let node = TestNode::start().await;
+    let admin = &node.admin;
+    admin
+        .apply(&doc::http("busy", vec![doc::mock("m", 200, "m")], vec![]))
+        .await;
+    // Twenty different routes at once: all land, all are live (auto-deploy saw each).
+    let creates = (0..20).map(|i| async move {
+        admin
+            .post(
+                "/apis/busy/routes",
+                &doc::route("GET", &format!("/r{i}"), "m"),
+            )
+            .await
+            .0
+    });
+    let statuses = futures_util::future::join_all(creates).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::CREATED),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        admin
+            .get("/apis/busy/routes")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        20
+    );
+    for i in 0..20 {
+        assert_eq!(
+            node.get_api("busy", &format!("/r{i}")).await.status,
+            200,
+            "/r{i}"
+        );
+    }
+    // The same object created ten times at once: one wins, the others conflict.
+    let same = (0..10).map(|_| async {
+        admin
+            .post(
+                "/apis",
+                &json!({ "id": "once", "name": "once", "kind": "rest" }),
+            )
+            .await
+            .0
+    });
+    let statuses = futures_util::future::join_all(same).await;
+    let created = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let conflicts = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((created, conflicts), (1, 9), "{statuses:?}");
+    node.shutdown().await;
+}

@@ -38,6 +38,7 @@ impl From<ControlError> for Failure {
             ControlError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ControlError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid"),
             ControlError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ControlError::Exists(_) => (StatusCode::CONFLICT, "exists"),
             ControlError::Disk(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage"),
         };
         if status.is_server_error() {

@@ -189,14 +189,7 @@ fn list(control: &Control, kind: ObjectKind, prefix: &str) -> Reply {
 
 async fn create(control: &Control, object: Object) -> Reply {
     control.check(&object)?;
-    if control.store().get(&object.key()).is_some() {
-        return Err(Failure(
-            StatusCode::CONFLICT,
-            "exists",
-            format!("{} already exists; PUT replaces it", object.key()),
-        ));
-    }
-    let stored = control.put(object).await?;
+    let stored = control.create(object).await?;
     Ok(json_response(201, &inner(&redact(stored))))
 }
 

@@ -20,6 +20,8 @@ pub enum ControlError {
     Invalid(#[from] ValidationError),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0} already exists; PUT replaces it")]
+    Exists(ObjectKey),
     #[error(transparent)]
     Disk(#[from] DiskError),
 }
@@ -87,8 +89,21 @@ impl Control {
     /// Creates or replaces one object after checking it and what it refers to. HTTP APIs with
     /// auto-deploy stages get a new deployment in the same durable write.
     pub async fn put(&self, object: Object) -> Result<Object> {
+        self.write(object, false).await
+    }
+
+    /// Like [`Control::put`], but only when no object has this key yet. The check happens
+    /// under the write lock, so of concurrent creates exactly one succeeds.
+    pub async fn create(&self, object: Object) -> Result<Object> {
+        self.write(object, true).await
+    }
+
+    async fn write(&self, object: Object, only_new: bool) -> Result<Object> {
         let _write = self.writes.lock().await;
         let view = self.store.view();
+        if only_new && view.get(&object.key()).is_some_and(|r| r.object.is_some()) {
+            return Err(ControlError::Exists(object.key()));
+        }
         check(&view, &object)?;
         let api_id = api_of(&object).map(str::to_string);
         let mut changes = vec![Change::Put(object.clone())];
