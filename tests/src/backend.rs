@@ -7,7 +7,8 @@
 //! - `/status/{code}`: echoes with that status;
 //! - `/count`: `{"count": requests so far}`.
 //!
-//! Every answer carries `x-backend: {name}`.
+//! Every answer carries `x-backend: {name}`; an echo also carries each `name=value` pair listed
+//! in the request's `x-echo-set` header (`;`-separated) as a response header.
 
 use crate::certs::Leaf;
 use crate::client::{Body, BoxError, full};
@@ -229,10 +230,24 @@ async fn handle(state: &State, request: Request<Incoming>) -> Response<Body> {
         "body": String::from_utf8_lossy(&body[..body.len().min(CHUNK)]),
     });
     let mut response = reply(state, status, full(echo.to_string()));
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/json"),
     );
+    let wanted = parts
+        .headers
+        .get("x-echo-set")
+        .and_then(|v| v.to_str().ok());
+    for pair in wanted.unwrap_or("").split(';').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if let (Ok(n), Ok(v)) = (
+            http::HeaderName::try_from(name.trim()),
+            http::HeaderValue::try_from(value.trim()),
+        ) {
+            headers.append(n, v);
+        }
+    }
     response
 }
 

@@ -166,6 +166,19 @@ async fn objects_are_created_read_replaced_deployed_and_deleted() {
         .await
         .assert_gateway_error(403, "MISSING_AUTHENTICATION_TOKEN");
 
+    // A stage that goes stops serving; the deployment it served can go after it.
+    let served = admin.get("/apis/pets/stages/prod").await["deployment_id"].clone();
+    let served = format!("/apis/pets/deployments/{}", served.as_str().unwrap());
+    let (status, _) = admin.delete(&served).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a served deployment stays");
+    let (status, _) = admin.delete("/apis/pets/stages/prod").await;
+    assert_eq!(status, StatusCode::OK);
+    node.get_api("pets", "/prod/pets")
+        .await
+        .assert_gateway_error(404, "RESOURCE_NOT_FOUND");
+    let (status, _) = admin.delete(&served).await;
+    assert_eq!(status, StatusCode::OK);
+
     let (status, _) = admin.delete("/apis/pets").await;
     assert_eq!(status, StatusCode::OK);
     let (status, body) = admin.call(Method::GET, "/apis/pets", None).await;

@@ -135,3 +135,37 @@ async fn shutdown_lets_in_flight_requests_finish_and_stops_accepting() {
         "no new connections after shutdown"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_documents_seed_a_new_node_and_never_undo_later_changes() {
+    let hello =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples/hello.json");
+    let mut node = TestNode::start_with(|config, _| config.node.bootstrap = vec![hello]).await;
+    let reply = node.get_api("hello", "/hello").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(
+        reply.json()["message"],
+        "Hello from Edgeway (stage $default)"
+    );
+
+    let (status, _) = node
+        .admin
+        .put(
+            "/apis/hello/integrations/greeting",
+            &doc::mock("greeting", 200, "changed"),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        node.get_api("hello", "/hello").await.text(),
+        "changed",
+        "auto-deploy"
+    );
+    node.restart().await;
+    assert_eq!(
+        node.get_api("hello", "/hello").await.text(),
+        "changed",
+        "bootstrap did not undo it"
+    );
+    node.shutdown().await;
+}

@@ -69,6 +69,10 @@ async fn http_proxy_passes_headers_except_hop_by_hop_ones_and_adds_forwarding_he
         .header("proxy-authorization", "Basic c2VjcmV0")
         .header("x-forwarded-for", "203.0.113.9")
         .header("content-type", "text/plain")
+        .header(
+            "x-echo-set",
+            "x-visible=1; x-secret=2; connection=x-secret; keep-alive=timeout=5; proxy-authenticate=Basic",
+        )
         .body(full("payload"))
         .unwrap();
     let reply = node.send(Proto::Http1, req).await;
@@ -293,5 +297,37 @@ async fn a_client_that_goes_away_mid_body_stops_the_backend_stream() {
             "{proto:?}: the backend produced {produced} bytes for a client that left"
         );
     }
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_with_expect_continue_and_head_requests_pass_through() {
+    let node = TestNode::start().await;
+    let backend = Backend::start("echo").await;
+    node.admin
+        .apply(&doc::http(
+            "upload",
+            vec![doc::proxy("echo", &backend.url("/upload"))],
+            vec![doc::route("ANY", "/upload", "echo")],
+        ))
+        .await;
+    // curl sends `Expect: 100-continue` for bodies over 1 MiB.
+    let body = vec![b'u'; 2 * 1024 * 1024];
+    for proto in [Proto::Http1, Proto::H2c] {
+        let req = request(Method::POST, &api_host("upload"), "/upload")
+            .header("expect", "100-continue")
+            .body(full(body.clone()))
+            .unwrap();
+        let reply = node.send(proto, req).await;
+        assert_eq!(reply.status, 200, "{proto:?}: {}", reply.text());
+        assert_eq!(reply.json()["body_len"], body.len(), "{proto:?}");
+    }
+    let head = request(Method::HEAD, &api_host("upload"), "/upload")
+        .body(edgeway_tests::client::empty())
+        .unwrap();
+    let reply = node.send(Proto::Http1, head).await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.body.is_empty(), "HEAD answers have no body");
+    assert_eq!(reply.header("x-backend"), Some("echo"));
     node.shutdown().await;
 }

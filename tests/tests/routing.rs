@@ -254,3 +254,38 @@ async fn parameters_at_one_position_keep_each_route_s_own_name() {
     }
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_without_its_default_endpoint_is_reached_only_through_its_domain() {
+    let node = TestNode::start().await;
+    let mut hidden = doc::rest(
+        "hidden",
+        "prod",
+        vec![doc::mock("hi", 200, "hi")],
+        vec![doc::route("GET", "/hi", "hi")],
+    );
+    hidden["api"]["disable_default_endpoint"] = json!(true);
+    node.admin.apply(&hidden).await;
+    let (status, body) = node
+        .admin
+        .post(
+            "/domains",
+            &json!({ "name": "hidden.example.test",
+                     "mappings": [{ "base_path": "api", "api_id": "hidden", "stage": "prod" }] }),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        node.get("hidden.example.test", "/api/hi").await.text(),
+        "hi"
+    );
+    for (host, path) in [
+        ("hidden.execute-api.localhost", "/prod/hi"),
+        ("localhost", "/restapis/hidden/prod/_user_request_/hi"),
+    ] {
+        node.get(host, path)
+            .await
+            .assert_gateway_error(404, "RESOURCE_NOT_FOUND");
+    }
+    node.shutdown().await;
+}
