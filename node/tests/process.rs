@@ -13,11 +13,15 @@ const TOKEN: &str = "process-test-token-0123456789";
 const BIN: &str = env!("CARGO_BIN_EXE_edgeway");
 
 fn write_config(dir: &Path) -> PathBuf {
+    write_config_with_grace(dir, 10_000)
+}
+
+fn write_config_with_grace(dir: &Path, grace_ms: u64) -> PathBuf {
     let path = dir.join("node.toml");
     let text = format!(
         "[node]\ndata_dir = {data:?}\n\n[public]\nlisten = \"127.0.0.1:0\"\n\n\
          [admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n\n\
-         [limits]\nshutdown_grace_ms = 10000\n",
+         [limits]\nshutdown_grace_ms = {grace_ms}\n",
         data = dir.join("data")
     );
     std::fs::write(&path, text).unwrap();
@@ -221,6 +225,52 @@ fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
     assert_eq!(client.join().unwrap(), (200, "slow answer".to_string()));
     let status = node.wait_exit(Duration::from_secs(15));
     assert_eq!(status.code(), Some(0), "clean exit after draining");
+}
+
+#[test]
+fn sigterm_exits_after_the_grace_period_even_if_a_request_hangs() {
+    // A backend that takes the request and never answers.
+    let backend = TcpListener::bind("127.0.0.1:0").unwrap();
+    let backend_addr = backend.local_addr().unwrap();
+    let (arrived_tx, arrived) = mpsc::channel();
+    std::thread::spawn(move || {
+        let (tcp, _) = backend.accept().unwrap();
+        arrived_tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_secs(60));
+        drop(tcp);
+    });
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = Edgeway::start(&write_config_with_grace(dir.path(), 500));
+    let proxy =
+        format!(r#"{{"id": "work", "type": "http_proxy", "uri": "http://{backend_addr}/hang"}}"#);
+    let doc = document("hang", &proxy);
+    let (status, body) = http(
+        node.admin,
+        "PUT",
+        "admin",
+        "/apis/hang/document",
+        Some(&doc),
+    );
+    assert_eq!(status, 200, "{body}");
+    let public = node.public;
+    let host = "hang.execute-api.localhost";
+    let client = std::thread::spawn(move || http(public, "GET", host, "/prod/work", None));
+    arrived
+        .recv_timeout(Duration::from_secs(10))
+        .expect("request reached the backend");
+
+    let term = Command::new("kill")
+        .arg("-TERM")
+        .arg(node.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(term.success());
+    // Neither the 30 s default grace nor the 29 s integration timeout: the configured 0.5 s.
+    let status = node.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0));
+    let (status, _) = client.join().unwrap();
+    assert_eq!(status, 0, "the hanging request was cut off, not answered");
 }
 
 fn check_config(path: &Path) -> Output {

@@ -344,6 +344,31 @@ async fn invalid_objects_are_refused_with_the_field_named() {
             json!({ "name": "Upper.Example" }),
             ": name: ",
         ),
+        (
+            "PUT",
+            "/apis/base/document",
+            json!({ "api": { "id": "base", "name": "base", "kind": "rest" },
+                    "routes": [doc::route("GET", "/x", "nowhere")] }),
+            ": integration_id: no integration 'nowhere'",
+        ),
+        (
+            "POST",
+            "/apis/base/routes",
+            doc::route("ANY", "$default", "m"),
+            ": path: $default routes exist only in http APIs",
+        ),
+        (
+            "POST",
+            "/apis/base/stages",
+            json!({ "name": "$default" }),
+            ": name: ",
+        ),
+        (
+            "POST",
+            "/apis/base/stages",
+            json!({ "name": "auto", "auto_deploy": true }),
+            ": auto_deploy: ",
+        ),
     ];
     for (method, path, body, field) in cases {
         let method = Method::from_bytes(method.as_bytes()).unwrap();

@@ -95,6 +95,11 @@ async fn http_proxy_passes_headers_except_hop_by_hop_ones_and_adds_forwarding_he
     assert_eq!(headers["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
     assert_eq!(headers["x-forwarded-proto"], "http");
     assert_eq!(
+        headers["host"],
+        backend.addr.to_string(),
+        "the backend's own Host"
+    );
+    assert_eq!(
         (echo["query"].as_str(), echo["body"].as_str()),
         (Some("from=gateway&a=1"), Some("payload"))
     );
