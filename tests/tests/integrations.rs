@@ -336,3 +336,28 @@ async fn uploads_with_expect_continue_and_head_requests_pass_through() {
     assert_eq!(reply.header("x-backend"), Some("echo"));
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_x_forwarded_for_line_is_kept_and_the_client_appended() {
+    let node = TestNode::start().await;
+    let backend = Backend::start("echo").await;
+    node.admin
+        .apply(&doc::http(
+            "xff",
+            vec![doc::proxy("echo", &backend.url("/"))],
+            vec![doc::route("GET", "/", "echo")],
+        ))
+        .await;
+    // Two header lines mean the same as one comma-separated line (RFC 9110 §5.3).
+    let req = request(Method::GET, &api_host("xff"), "/")
+        .header("x-forwarded-for", "203.0.113.9, 192.0.2.1")
+        .header("x-forwarded-for", "198.51.100.7")
+        .body(edgeway_tests::client::empty())
+        .unwrap();
+    let reply = node.send(Proto::Http1, req).await;
+    assert_eq!(
+        reply.json()["headers"]["x-forwarded-for"],
+        "203.0.113.9, 192.0.2.1, 198.51.100.7, 127.0.0.1"
+    );
+    node.shutdown().await;
+}

@@ -126,10 +126,14 @@ fn proxy_request(
     strip_hop_by_hop(&mut headers);
     headers.remove(header::HOST);
     let client_ip = ctx.peer.ip().to_string();
-    let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(earlier) => format!("{earlier}, {client_ip}"),
-        None => client_ip,
-    };
+    // Every earlier line counts: several lines mean one comma-separated list.
+    let mut forwarded_for: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    forwarded_for.push(&client_ip);
+    let forwarded_for = forwarded_for.join(", ");
     if let Ok(v) = HeaderValue::try_from(forwarded_for) {
         headers.insert("x-forwarded-for", v);
     }
