@@ -148,6 +148,14 @@ async fn base_path_mappings_send_a_domain_to_apis_and_stages() {
     let stored = s.node.admin.get("/domains/a.example.test").await;
     assert_eq!(stored["private_key_pem"], "(redacted)");
     assert_eq!(stored["certificate_pem"], s.a.cert_pem);
+    for listing in ["/domains", "/objects"] {
+        let text = s.node.admin.get(listing).await.to_string();
+        assert!(text.contains("a.example.test"), "{listing}");
+        assert!(
+            !text.contains("PRIVATE KEY"),
+            "{listing} shows a private key"
+        );
+    }
     s.node.shutdown().await;
 }
 
