@@ -305,16 +305,26 @@ impl ResetBackend {
         let addr = listener.local_addr().expect("address");
         let task = tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    // Wait for the request, then close with RST (linger 0).
-                    let _ = tcp.readable().await;
-                    let _ = tcp.set_zero_linger();
-                    drop(tcp);
-                });
+                tokio::spawn(reset_after_request_head(tcp));
             }
         });
         ResetBackend { addr, task }
     }
+}
+
+/// Reads the request head, then closes with RST (linger 0) instead of answering.
+async fn reset_after_request_head(mut tcp: tokio::net::TcpStream) {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match tcp.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let _ = tcp.set_zero_linger();
+    drop(tcp);
 }
 
 impl Drop for ResetBackend {
@@ -323,8 +333,20 @@ impl Drop for ResetBackend {
     }
 }
 
-/// An address where nothing listens (bound, then released).
-pub async fn closed_port() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    listener.local_addr().expect("address")
+/// An address where nothing listens. The port stays bound (without listening) while this
+/// lives, so no other socket of the test run can take it: connecting is always refused.
+pub struct ClosedPort {
+    pub addr: SocketAddr,
+    _socket: tokio::net::TcpSocket,
+}
+
+pub fn closed_port() -> ClosedPort {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .expect("bind");
+    ClosedPort {
+        addr: socket.local_addr().expect("address"),
+        _socket: socket,
+    }
 }

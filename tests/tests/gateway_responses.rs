@@ -59,15 +59,18 @@ async fn backend_failures_become_integration_timeout_and_integration_failure() {
     let node = TestNode::start().await;
     let slow = Backend::start("slow").await;
     let reset = ResetBackend::start().await;
-    let closed = closed_port().await;
+    let closed = closed_port();
     node.admin
         .apply(&doc::rest(
             "failing",
             "prod",
             vec![
                 json!({ "id": "slow", "type": "http_proxy", "uri": slow.url("/slow?ms=5000"), "timeout_ms": 200 }),
-                doc::proxy("refused", &format!("http://{closed}/x")),
-                doc::proxy("reset", &format!("http://{}/x", reset.addr)),
+                // Short timeouts: a failure must show as INTEGRATION_FAILURE, not a wait.
+                json!({ "id": "refused", "type": "http_proxy", "timeout_ms": 5000,
+                        "uri": format!("http://{}/x", closed.addr) }),
+                json!({ "id": "reset", "type": "http_proxy", "timeout_ms": 5000,
+                        "uri": format!("http://{}/x", reset.addr) }),
             ],
             vec![
                 doc::route("GET", "/slow", "slow"),
@@ -142,13 +145,13 @@ async fn an_integration_that_cannot_work_is_an_api_configuration_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_api_can_override_status_headers_and_body_of_a_gateway_response() {
     let node = TestNode::start().await;
-    let closed = closed_port().await;
+    let closed = closed_port();
     let mut custom = doc::rest(
         "custom",
         "prod",
         vec![
             doc::mock("hello", 200, "hello"),
-            doc::proxy("down", &format!("http://{closed}/")),
+            doc::proxy("down", &format!("http://{}/", closed.addr)),
         ],
         vec![
             doc::route("GET", "/hello", "hello"),
@@ -205,11 +208,11 @@ async fn an_api_can_override_status_headers_and_body_of_a_gateway_response() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn default_4xx_and_5xx_overrides_cover_types_without_their_own() {
     let node = TestNode::start().await;
-    let closed = closed_port().await;
+    let closed = closed_port();
     let mut api = doc::http(
         "classes",
         vec![
-            doc::proxy("down", &format!("http://{closed}/")),
+            doc::proxy("down", &format!("http://{}/", closed.addr)),
             doc::proxy("broken", "${stageVariables.nowhere}/x"),
         ],
         vec![
