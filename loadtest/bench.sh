@@ -11,7 +11,9 @@
 # and, before any load: Edgeway's time from process start to /ready answering 200, and idle RSS.
 #
 # Usage: loadtest/bench.sh [--no-build] [--reps N] [--duration 10s] [--warmup 3s]
-#                          [--connections 64] [--threads 2] [--out DIR]
+#                          [--connections 64] [--threads 2] [--quiet-wait 60] [--out DIR]
+# Before each run it waits up to --quiet-wait seconds for other processes to use under 15% of the
+# machine (it is shared), and records how much they used during every run.
 # Writes DIR/results.md (the table) and DIR/raw/*.txt (every wrk output); DIR defaults to a new
 # /tmp/edgeway-bench.XXXXXX. Only 127.0.0.1 is used; every process started here is stopped on exit.
 set -euo pipefail
@@ -23,6 +25,7 @@ DURATION=10s
 WARMUP=3s
 CONNECTIONS=64
 THREADS=2
+QUIET_WAIT=60
 OUT=""
 while (($#)); do
     case "$1" in
@@ -33,7 +36,8 @@ while (($#)); do
         --connections) CONNECTIONS=$2; shift ;;
         --threads) THREADS=$2; shift ;;
         --out) OUT=$2; shift ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        --quiet-wait) QUIET_WAIT=$2; shift ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -295,7 +299,41 @@ declare -A SERVER_PIDS=(
     [edgeway-proxy]="$EDGEWAY_PID"
     [edgeway-mock]="$EDGEWAY_PID"
 )
-export CLK_TCK=$(getconf CLK_TCK)
+CLK_TCK=$(getconf CLK_TCK)
+export CLK_TCK
+# Everything this script runs under load, to tell its CPU use from the rest of the machine's.
+OURS="$BACKEND_PID $NGINX_PID $NGINX_WORKERS $HYPER_PID $EDGEWAY_PID"
+# Machine-wide clock ticks: user+nice+system, steal, and all (/proc/stat's first line).
+machine_ticks() { awk '/^cpu / {print $2 + $3 + $4, $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
+# CPU ticks of this shell's reaped children (wrk, through timeout).
+children_ticks() {
+    times | awk -v hz="$CLK_TCK" 'NR == 2 {
+        split($1, u, "m"); split($2, s, "m")
+        printf "%d\n", (u[1] * 60 + u[2] + s[1] * 60 + s[2]) * hz }'
+}
+
+# Waits (up to QUIET_WAIT seconds) until, over one second, processes other than ours use less than
+# 15% of all cores.
+wait_quiet() {
+    local deadline=$((SECONDS + QUIET_WAIT)) m0 all0 o0 m1 all1 o1 others
+    while :; do
+        # shellcheck disable=SC2086
+        o0=$(cpu_ticks $OURS)
+        read -r m0 _ all0 < <(machine_ticks)
+        sleep 1
+        # shellcheck disable=SC2086
+        o1=$(cpu_ticks $OURS)
+        read -r m1 _ all1 < <(machine_ticks)
+        others=$(((m1 - m0 - (o1 - o0)) * 100 / (all1 - all0)))
+        ((others < 15)) && return 0
+        if ((SECONDS >= deadline)); then
+            log "machine still busy (others use ${others}%); measuring anyway"
+            return 0
+        fi
+        log "waiting for a quieter machine (others use ${others}%)"
+        sleep 4
+    done
+}
 
 run_wrk() {
     local target=$1 duration=$2 out=$3 args=()
@@ -313,14 +351,24 @@ cat /proc/loadavg >"$OUT/loadavg-before"
 log "load: ${REPS} x ${TARGETS[*]}, wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (warm-up $WARMUP)"
 for rep in $(seq "$REPS"); do
     for target in "${TARGETS[@]}"; do
+        wait_quiet
         run_wrk "$target" "$WARMUP" "$OUT/raw/warmup-$target-$rep.txt"
         # shellcheck disable=SC2086 # PID lists split on purpose
-        read -r p0 b0 < <(echo "$(cpu_ticks ${SERVER_PIDS[$target]}) $(cpu_ticks "$BACKEND_PID")")
+        read -r p0 b0 o0 w0 < <(echo "$(cpu_ticks ${SERVER_PIDS[$target]}) $(cpu_ticks "$BACKEND_PID")" \
+            "$(cpu_ticks $OURS) $(children_ticks)")
+        read -r m0 st0 all0 < <(machine_ticks)
         run_wrk "$target" "$DURATION" "$OUT/raw/$target-$rep.txt"
+        read -r m1 st1 all1 < <(machine_ticks)
         # shellcheck disable=SC2086
-        echo "$(($(cpu_ticks ${SERVER_PIDS[$target]}) - p0)) $(($(cpu_ticks "$BACKEND_PID") - b0))" \
-            >"$OUT/raw/$target-$rep.cpu"
-        log "rep $rep $target: $(awk '/^Requests\/sec/ {print $2}' "$OUT/raw/$target-$rep.txt") req/s (load $(cut -d' ' -f1 /proc/loadavg))"
+        read -r p1 b1 o1 w1 < <(echo "$(cpu_ticks ${SERVER_PIDS[$target]}) $(cpu_ticks "$BACKEND_PID")" \
+            "$(cpu_ticks $OURS) $(children_ticks)")
+        # proxy, backend, then the share of all CPUs used by other processes and stolen (percent).
+        echo "$((p1 - p0)) $((b1 - b0))" \
+            "$(((m1 - m0 - (o1 - o0) - (w1 - w0)) * 100 / (all1 - all0)))" \
+            "$(((st1 - st0) * 100 / (all1 - all0)))" >"$OUT/raw/$target-$rep.cpu"
+        log "rep $rep $target: $(awk '/^Requests\/sec/ {print $2}' "$OUT/raw/$target-$rep.txt") req/s" \
+            "(CPU used by others $(cut -d' ' -f3 "$OUT/raw/$target-$rep.cpu")%," \
+            "stolen $(cut -d' ' -f4 "$OUT/raw/$target-$rep.cpu")%)"
     done
 done
 cat /proc/loadavg >"$OUT/loadavg-after"
@@ -354,9 +402,10 @@ def parse(path):
         errors.append("socket errors: " + m.group(1).strip())
     requests = int(re.search(r"^\s*(\d+) requests in", text, re.M).group(1))
     # CPU seconds the proxy (nginx or Edgeway) and the backend used during the run.
-    proxy_ticks, backend_ticks = map(int, open(path[:-4] + ".cpu").read().split())
+    proxy_ticks, backend_ticks, others, stolen = map(int, open(path[:-4] + ".cpu").read().split())
     tick = 1e6 / int(os.environ["CLK_TCK"])
-    return rps, lat["50"], lat["99"], errors, proxy_ticks * tick / requests, backend_ticks * tick / requests
+    return (rps, lat["50"], lat["99"], errors, proxy_ticks * tick / requests,
+            backend_ticks * tick / requests, max(others, 0), stolen)
 
 runs = {t: [parse(f"{out}/raw/{t}-{r}.txt") for r in range(1, reps + 1)] for t in targets}
 med = {}
@@ -381,6 +430,10 @@ for t in targets:
     backend_cpu = "-" if t == "edgeway-mock" else f"{backend_cpu:.1f}"
     lines.append(f"| {t} | {rps:.0f} | {fmt_ms(p50)} | {fmt_ms(p99)} | {per_rps} | {per_p99} | "
                  f"{rps / n_rps:.2f}x | {p99 / n_p99:.2f}x | {proxy_cpu} | {backend_cpu} |")
+interference = [f"{t} {'/'.join(f'{r[6]}+{r[7]}' for r in runs[t])}" for t in targets]
+lines.append("")
+lines.append("CPU of the machine used by other processes + stolen by the hypervisor during each run, "
+             "percent of all cores (runs 1/2/3...): " + "; ".join(interference) + ".")
 lines.append("")
 lines.append("CPU us/req: user+system CPU time of the process (all threads; nginx: master + worker) "
              "during the measured run, divided by the requests wrk completed (medians).")
