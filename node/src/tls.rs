@@ -4,7 +4,8 @@
 use crate::snapshot::Snapshot;
 use arc_swap::ArcSwap;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
-use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::server::danger::ClientCertVerifier;
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use std::path::Path;
 use std::sync::Arc;
@@ -38,6 +39,22 @@ pub fn certified_key(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey, Tl
     let key = CertifiedKey::from_der(chain, key, &provider())
         .map_err(|e| pem_error("certificate and key", e))?;
     Ok(key)
+}
+
+/// A verifier that accepts client certificates chaining to the given PEM CA certificates.
+pub fn client_verifier(truststore_pem: &[u8]) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(truststore_pem) {
+        roots
+            .add(cert.map_err(|e| pem_error("truststore", e))?)
+            .map_err(|e| pem_error("truststore", e))?;
+    }
+    if roots.is_empty() {
+        return Err(pem_error("truststore", "no PEM certificate found"));
+    }
+    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+        .build()
+        .map_err(|e| pem_error("truststore", e))
 }
 
 pub fn certified_key_from_files(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {

@@ -20,6 +20,8 @@ pub struct ApiDocument {
     #[serde(default)]
     pub routes: Vec<Route>,
     #[serde(default)]
+    pub authorizers: Vec<Authorizer>,
+    #[serde(default)]
     pub stages: Vec<Stage>,
     /// Stages to deploy the document to once it is stored (created if missing).
     #[serde(default)]

@@ -96,15 +96,7 @@ mod tests {
     use crate::model::*;
 
     fn record() -> Record {
-        let api = Api {
-            id: "hello".into(),
-            name: "Hello".into(),
-            kind: ApiKind::Http,
-            description: String::new(),
-            endpoint_type: EndpointType::Edge,
-            disable_default_endpoint: false,
-            gateway_responses: Default::default(),
-        };
+        let api = Api::new("hello", "Hello", ApiKind::Http);
         Record {
             key: ObjectKey {
                 kind: ObjectKind::Api,

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod cidr;
 pub mod codec;
 pub mod model;
 pub mod path;

@@ -224,15 +224,14 @@ async fn one(
 
 /// The object without its enum wrapper, as clients expect (`{"id": ...}`, not `{"api": {...}}`).
 fn inner(object: &Object) -> serde_json::Value {
-    let value = match object {
-        Object::Api(o) => serde_json::to_value(o),
-        Object::Route(o) => serde_json::to_value(o),
-        Object::Integration(o) => serde_json::to_value(o),
-        Object::Deployment(o) => serde_json::to_value(o),
-        Object::Stage(o) => serde_json::to_value(o),
-        Object::Domain(o) => serde_json::to_value(o),
-    };
-    value.unwrap_or_default()
+    match serde_json::to_value(object) {
+        Ok(serde_json::Value::Object(wrapper)) if wrapper.len() == 1 => wrapper
+            .into_iter()
+            .next()
+            .map(|(_, v)| v)
+            .unwrap_or_default(),
+        other => other.unwrap_or_default(),
+    }
 }
 
 /// Private keys are written, never read back.

@@ -1,12 +1,13 @@
 //! Deployments: immutable snapshots of an API, made on request, by auto-deploy stages, and by
 //! applying a whole API document.
 
+use super::check::refuse_unenforced;
 use super::{Control, ControlError, Result, check, children, key, new_id, stored_api};
 use crate::store::{Change, State};
 use edgeway_shared::admin::{ApiDocument, DeployRequest};
 use edgeway_shared::validate::check_routes;
 use edgeway_shared::{
-    Api, ApiKind, Deployment, Integration, Object, ObjectKey, ObjectKind, Route, Stage,
+    Api, ApiKind, Authorizer, Deployment, Integration, Object, ObjectKey, ObjectKind, Route, Stage,
 };
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -16,6 +17,7 @@ struct Contents {
     api: Api,
     routes: Vec<Route>,
     integrations: Vec<Integration>,
+    authorizers: Vec<Authorizer>,
     stages: Vec<Stage>,
     deployments: BTreeMap<String, Deployment>,
 }
@@ -41,6 +43,7 @@ fn contents(view: &State, api_id: &str, pending: &[Change]) -> Result<Contents> 
         api,
         routes: vec![],
         integrations: vec![],
+        authorizers: vec![],
         stages: vec![],
         deployments: BTreeMap::new(),
     };
@@ -49,10 +52,11 @@ fn contents(view: &State, api_id: &str, pending: &[Change]) -> Result<Contents> 
             Object::Route(r) => c.routes.push(r),
             Object::Integration(i) => c.integrations.push(i),
             Object::Stage(s) => c.stages.push(s),
+            Object::Authorizer(a) => c.authorizers.push(a),
             Object::Deployment(d) => {
                 c.deployments.insert(d.id.clone(), d);
             }
-            Object::Api(_) | Object::Domain(_) => {}
+            _ => {}
         }
     }
     Ok(c)
@@ -65,12 +69,20 @@ impl Contents {
             .as_ref()
             .and_then(|id| self.deployments.get(id))
             .is_some_and(|d| {
-                d.api == self.api && d.routes == self.routes && d.integrations == self.integrations
+                d.api == self.api
+                    && d.routes == self.routes
+                    && d.integrations == self.integrations
+                    && d.authorizers == self.authorizers
             })
     }
 
     fn deployment(&self, description: String) -> Result<Deployment> {
-        check_routes(&self.api, &self.routes, &self.integrations)?;
+        check_routes(
+            &self.api,
+            &self.routes,
+            &self.integrations,
+            &self.authorizers,
+        )?;
         Ok(Deployment {
             id: new_id(),
             api_id: self.api.id.clone(),
@@ -82,6 +94,7 @@ impl Contents {
             api: self.api.clone(),
             routes: self.routes.clone(),
             integrations: self.integrations.clone(),
+            authorizers: self.authorizers.clone(),
         })
     }
 
@@ -165,7 +178,11 @@ impl Control {
             }
             r.validate(kind)?;
         }
-        check_routes(&doc.api, &doc.routes, &doc.integrations)?;
+        for a in &mut doc.authorizers {
+            a.api_id = api_id.clone();
+            a.validate()?;
+        }
+        check_routes(&doc.api, &doc.routes, &doc.integrations, &doc.authorizers)?;
         let mut changes = vec![Change::Put(Object::Api(doc.api.clone()))];
         for mut s in doc.stages.clone() {
             s.api_id = api_id.clone();
@@ -188,6 +205,12 @@ impl Control {
                 .cloned()
                 .map(|r| Change::Put(Object::Route(r))),
         );
+        changes.extend(
+            doc.authorizers
+                .iter()
+                .cloned()
+                .map(|a| Change::Put(Object::Authorizer(a))),
+        );
         let named: Vec<ObjectKey> = changes
             .iter()
             .filter_map(|c| {
@@ -204,6 +227,11 @@ impl Control {
             .collect::<Vec<_>>();
         changes.extend(stale);
 
+        for change in &changes {
+            if let Change::Put(object) = change {
+                refuse_unenforced(object)?;
+            }
+        }
         let c = contents(&view, &api_id, &changes)?;
         let auto = c
             .stages
@@ -234,6 +262,7 @@ impl Control {
             api: c.api,
             integrations: c.integrations,
             routes: c.routes,
+            authorizers: c.authorizers,
             stages: c.stages,
             deploy_to: vec![],
         })
@@ -258,5 +287,7 @@ fn new_stage(api_id: &str, name: &str) -> Stage {
         auto_deploy: false,
         variables: Default::default(),
         description: String::new(),
+        throttle: None,
+        route_throttles: Default::default(),
     }
 }

@@ -2,7 +2,10 @@
 //! versions and stores it durably, then swaps in a new snapshot. The admin API and bootstrap
 //! both come through here.
 
+mod check;
 mod deploy;
+
+use check::{check, stored_api};
 
 pub use deploy::route_id;
 
@@ -179,13 +182,11 @@ impl Control {
     }
 }
 
-/// Live objects that belong to an API (routes, integrations, stages, deployments).
+/// Live objects that belong to an API (routes, integrations, stages, deployments, authorizers).
 pub fn children<'s>(view: &'s State, api_id: &str) -> impl Iterator<Item = &'s Object> {
     let prefix = format!("{api_id}/");
     view.iter()
-        .filter(move |(k, _)| {
-            k.kind != ObjectKind::Api && k.kind != ObjectKind::Domain && k.id.starts_with(&prefix)
-        })
+        .filter(move |(k, _)| k.kind.is_api_child() && k.id.starts_with(&prefix))
         .filter_map(|(_, r)| r.object.as_ref())
 }
 
@@ -195,99 +196,11 @@ fn api_of(object: &Object) -> Option<&str> {
         Object::Route(r) => Some(&r.api_id),
         Object::Integration(i) => Some(&i.api_id),
         Object::Stage(s) => Some(&s.api_id),
-        Object::Deployment(_) | Object::Domain(_) => None,
+        Object::Authorizer(a) => Some(&a.api_id),
+        Object::Deployment(_)
+        | Object::Domain(_)
+        | Object::ApiKey(_)
+        | Object::UsagePlan(_)
+        | Object::UsagePlanKey(_) => None,
     }
-}
-
-fn stored_api(view: &State, id: &str) -> Result<Api> {
-    match view
-        .get(&key(ObjectKind::Api, id))
-        .and_then(|r| r.object.as_ref())
-    {
-        Some(Object::Api(api)) => Ok(api.clone()),
-        _ => Err(ControlError::NotFound(format!("api {id}"))),
-    }
-}
-
-/// Validation of one object and of what it refers to.
-fn check(view: &State, object: &Object) -> Result<()> {
-    match object {
-        Object::Api(api) => {
-            api.validate()?;
-            if let Ok(old) = stored_api(view, &api.id)
-                && old.kind != api.kind
-            {
-                return Err(ControlError::Conflict(format!(
-                    "api {}: kind cannot change from {:?}",
-                    api.id, old.kind
-                )));
-            }
-        }
-        Object::Route(route) => {
-            let api = stored_api(view, &route.api_id)?;
-            route.validate(api.kind)?;
-            let integration = key(
-                ObjectKind::Integration,
-                format!("{}/{}", route.api_id, route.integration_id),
-            );
-            if view.get(&integration).is_none_or(|r| r.object.is_none()) {
-                return Err(ControlError::NotFound(format!(
-                    "integration {} in api {}",
-                    route.integration_id, route.api_id
-                )));
-            }
-            let clash = children(view, &route.api_id).any(
-                |o| matches!(o, Object::Route(r) if r.id != route.id && r.key() == route.key()),
-            );
-            if clash {
-                return Err(ControlError::Conflict(format!(
-                    "api {} already has a route {}",
-                    route.api_id,
-                    route.key()
-                )));
-            }
-        }
-        Object::Integration(integration) => {
-            stored_api(view, &integration.api_id)?;
-            integration.validate()?;
-        }
-        Object::Stage(stage) => {
-            let api = stored_api(view, &stage.api_id)?;
-            stage.validate(api.kind)?;
-            if let Some(d) = &stage.deployment_id
-                && view
-                    .get(&key(
-                        ObjectKind::Deployment,
-                        format!("{}/{d}", stage.api_id),
-                    ))
-                    .is_none_or(|r| r.object.is_none())
-            {
-                return Err(ControlError::NotFound(format!(
-                    "deployment {d} in api {}",
-                    stage.api_id
-                )));
-            }
-        }
-        Object::Domain(domain) => {
-            domain.validate()?;
-            for m in &domain.mappings {
-                stored_api(view, &m.api_id)?;
-            }
-            if let (Some(cert), Some(key)) = (&domain.certificate_pem, &domain.private_key_pem) {
-                crate::tls::certified_key(cert.as_bytes(), key.as_bytes()).map_err(|e| {
-                    ValidationError {
-                        object: format!("domain {}", domain.name),
-                        field: "certificate_pem".into(),
-                        message: e.to_string(),
-                    }
-                })?;
-            }
-        }
-        Object::Deployment(_) => {
-            return Err(ControlError::Conflict(
-                "deployments are made by deploying, not written".into(),
-            ));
-        }
-    }
-    Ok(())
 }

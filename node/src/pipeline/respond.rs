@@ -69,20 +69,12 @@ pub fn finish(response: &mut Response<Body>, request_id: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use edgeway_shared::{ApiKind, EndpointType, GatewayResponse};
+    use edgeway_shared::{ApiKind, GatewayResponse};
     use http_body_util::BodyExt;
 
     #[tokio::test]
     async fn overrides_change_status_headers_and_body() {
-        let mut api = Api {
-            id: "a".into(),
-            name: "a".into(),
-            kind: ApiKind::Rest,
-            description: String::new(),
-            endpoint_type: EndpointType::Edge,
-            disable_default_endpoint: false,
-            gateway_responses: Default::default(),
-        };
+        let mut api = Api::new("a", "a", ApiKind::Rest);
         api.gateway_responses.insert(
             ResponseType::MissingAuthenticationToken,
             GatewayResponse {

@@ -76,7 +76,7 @@ impl Snapshot {
                 }
                 Object::Stage(s) => stages.push(s),
                 Object::Domain(d) => domains.push(d),
-                Object::Route(_) | Object::Integration(_) => {}
+                _ => {}
             }
         }
         for api in apis {

@@ -1,3 +1,4 @@
+use super::access::{ApiKeySource, Cors, ResourcePolicy};
 use super::responses::{GatewayResponse, ResponseType};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -20,6 +21,13 @@ pub struct Api {
     /// Per-API overrides of the gateway's own error responses.
     #[serde(default)]
     pub gateway_responses: BTreeMap<ResponseType, GatewayResponse>,
+    #[serde(default)]
+    pub api_key_source: ApiKeySource,
+    /// Source-address allow and deny lists.
+    #[serde(default)]
+    pub policy: Option<ResourcePolicy>,
+    #[serde(default)]
+    pub cors: Option<Cors>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,4 +49,22 @@ pub enum EndpointType {
     Regional,
     /// Served only on the private listener.
     Private,
+}
+
+impl Api {
+    /// An API with every optional setting at its default.
+    pub fn new(id: impl Into<String>, name: impl Into<String>, kind: ApiKind) -> Api {
+        Api {
+            id: id.into(),
+            name: name.into(),
+            kind,
+            description: String::new(),
+            endpoint_type: EndpointType::default(),
+            disable_default_endpoint: false,
+            gateway_responses: BTreeMap::new(),
+            api_key_source: ApiKeySource::default(),
+            policy: None,
+            cors: None,
+        }
+    }
 }

@@ -1,4 +1,4 @@
-use super::{Api, Integration, Route};
+use super::{Api, Authorizer, Integration, Route, ThrottleSettings};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -20,6 +20,8 @@ pub struct Deployment {
     pub api: Api,
     pub routes: Vec<Route>,
     pub integrations: Vec<Integration>,
+    #[serde(default)]
+    pub authorizers: Vec<Authorizer>,
 }
 
 /// A named pointer at a deployment, with its variables.
@@ -37,6 +39,12 @@ pub struct Stage {
     pub variables: BTreeMap<String, String>,
     #[serde(default)]
     pub description: String,
+    /// Stage-wide throttle for every caller, with or without a key.
+    #[serde(default)]
+    pub throttle: Option<ThrottleSettings>,
+    /// Per-route throttles, by route key (`GET /pets/{id}`).
+    #[serde(default)]
+    pub route_throttles: BTreeMap<String, ThrottleSettings>,
 }
 
 impl Stage {

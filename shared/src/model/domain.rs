@@ -13,6 +13,10 @@ pub struct Domain {
     pub private_key_pem: Option<String>,
     #[serde(default)]
     pub mappings: Vec<BasePathMapping>,
+    /// mTLS: PEM CA certificates that client certificates must chain to. When set, a client
+    /// without a valid certificate is refused at the handshake.
+    #[serde(default)]
+    pub truststore_pem: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -4,7 +4,9 @@
 //! Every struct here is plain data with serde derives and no `skip`/`flatten`/`tag`, so the
 //! same types travel as JSON (admin API, storage) and as bincode (peer wire).
 
+mod access;
 mod api;
+mod authorizer;
 mod deployment;
 mod domain;
 mod integration;
@@ -12,7 +14,12 @@ mod object;
 mod responses;
 mod route;
 
+pub use access::{
+    ApiKey, ApiKeySource, Cors, PlanStage, QuotaPeriod, QuotaSettings, ResourcePolicy,
+    ThrottleSettings, UsagePlan, UsagePlanKey,
+};
 pub use api::{Api, ApiKind, EndpointType};
+pub use authorizer::{Authorizer, AuthorizerType, JwtSettings};
 pub use deployment::{DEFAULT_STAGE, Deployment, Stage};
 pub use domain::{BasePathMapping, Domain};
 pub use integration::{

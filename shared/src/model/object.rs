@@ -1,4 +1,6 @@
-use super::{Api, Deployment, Domain, Integration, Route, Stage};
+use super::{
+    Api, ApiKey, Authorizer, Deployment, Domain, Integration, Route, Stage, UsagePlan, UsagePlanKey,
+};
 use crate::Version;
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +14,10 @@ pub enum ObjectKind {
     Deployment,
     Stage,
     Domain,
+    Authorizer,
+    ApiKey,
+    UsagePlan,
+    UsagePlanKey,
 }
 
 impl ObjectKind {
@@ -23,7 +29,23 @@ impl ObjectKind {
             ObjectKind::Deployment => "deployment",
             ObjectKind::Stage => "stage",
             ObjectKind::Domain => "domain",
+            ObjectKind::Authorizer => "authorizer",
+            ObjectKind::ApiKey => "api_key",
+            ObjectKind::UsagePlan => "usage_plan",
+            ObjectKind::UsagePlanKey => "usage_plan_key",
         }
+    }
+
+    /// Kinds that live inside an API and go when it goes.
+    pub fn is_api_child(self) -> bool {
+        matches!(
+            self,
+            ObjectKind::Route
+                | ObjectKind::Integration
+                | ObjectKind::Deployment
+                | ObjectKind::Stage
+                | ObjectKind::Authorizer
+        )
     }
 }
 
@@ -50,6 +72,10 @@ pub enum Object {
     Deployment(Deployment),
     Stage(Stage),
     Domain(Domain),
+    Authorizer(Authorizer),
+    ApiKey(ApiKey),
+    UsagePlan(UsagePlan),
+    UsagePlanKey(UsagePlanKey),
 }
 
 impl Object {
@@ -61,6 +87,13 @@ impl Object {
             Object::Deployment(d) => (ObjectKind::Deployment, format!("{}/{}", d.api_id, d.id)),
             Object::Stage(s) => (ObjectKind::Stage, s.id()),
             Object::Domain(d) => (ObjectKind::Domain, d.name.clone()),
+            Object::Authorizer(a) => (ObjectKind::Authorizer, format!("{}/{}", a.api_id, a.id)),
+            Object::ApiKey(k) => (ObjectKind::ApiKey, k.id.clone()),
+            Object::UsagePlan(p) => (ObjectKind::UsagePlan, p.id.clone()),
+            Object::UsagePlanKey(k) => (
+                ObjectKind::UsagePlanKey,
+                format!("{}/{}", k.plan_id, k.key_id),
+            ),
         };
         ObjectKey { kind, id }
     }

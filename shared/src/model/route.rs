@@ -15,6 +15,15 @@ pub struct Route {
     /// `/pets/{id}`, `/files/{proxy+}`, or `$default` (HTTP APIs).
     pub path: String,
     pub integration_id: String,
+    /// Callers must send an enabled API key of a usage plan covering this stage.
+    #[serde(default)]
+    pub api_key_required: bool,
+    /// An authorizer of the same API.
+    #[serde(default)]
+    pub authorizer_id: Option<String>,
+    /// JWT routes: the token must carry at least one of these scopes (`scope`/`scp` claim).
+    #[serde(default)]
+    pub authorization_scopes: Vec<String>,
 }
 
 impl Route {

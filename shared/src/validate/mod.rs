@@ -5,6 +5,8 @@ use crate::model::*;
 use crate::path::parse_template;
 use std::collections::{BTreeSet, HashSet};
 
+pub mod access;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{object}: {field}: {message}")]
 pub struct ValidationError {
@@ -15,9 +17,9 @@ pub struct ValidationError {
     pub message: String,
 }
 
-type Result = std::result::Result<(), ValidationError>;
+pub(crate) type Result = std::result::Result<(), ValidationError>;
 
-fn err(
+pub(crate) fn err(
     object: impl Into<String>,
     field: impl Into<String>,
     message: impl Into<String>,
@@ -59,6 +61,12 @@ impl Api {
         if self.name.trim().is_empty() {
             return Err(err(&me, "name", "must not be empty"));
         }
+        if let Some(policy) = &self.policy {
+            policy.check(&me)?;
+        }
+        if let Some(cors) = &self.cors {
+            cors.check(&me)?;
+        }
         for (kind, response) in &self.gateway_responses {
             let field = format!("gateway_responses.{}", kind.as_str());
             if let Some(status) = response.status_code {
@@ -75,6 +83,20 @@ impl Route {
         let me = format!("route {}/{}", self.api_id, self.id);
         check_id(&me, "id", &self.id)?;
         check_id(&me, "integration_id", &self.integration_id)?;
+        if let Some(authorizer) = &self.authorizer_id {
+            check_id(&me, "authorizer_id", authorizer)?;
+        }
+        if self
+            .authorization_scopes
+            .iter()
+            .any(|s| s.is_empty() || s.contains(' '))
+        {
+            return Err(err(
+                &me,
+                "authorization_scopes",
+                "scopes are non-empty words without spaces",
+            ));
+        }
         if !METHODS.contains(&self.method.as_str()) {
             return Err(err(
                 &me,
@@ -237,6 +259,7 @@ fn is_static(source: &str) -> bool {
 impl Stage {
     pub fn validate(&self, kind: ApiKind) -> Result {
         let me = format!("stage {}", self.name);
+        self.validate_throttles()?;
         let ok_name = self.name == DEFAULT_STAGE
             || (!self.name.is_empty()
                 && self.name.len() <= 64
@@ -326,13 +349,27 @@ impl Domain {
     }
 }
 
-/// Checks what a deployment will serve: every route points at an integration of the API, and no
-/// two routes share a method and path.
-pub fn check_routes(api: &Api, routes: &[Route], integrations: &[Integration]) -> Result {
+/// Checks what a deployment will serve: every route points at an integration (and authorizer)
+/// of the API, and no two routes share a method and path.
+pub fn check_routes(
+    api: &Api,
+    routes: &[Route],
+    integrations: &[Integration],
+    authorizers: &[Authorizer],
+) -> Result {
     let me = format!("api {}", api.id);
     let ids: BTreeSet<&str> = integrations.iter().map(|i| i.id.as_str()).collect();
     let mut keys = HashSet::new();
     for route in routes {
+        if let Some(a) = &route.authorizer_id
+            && !authorizers.iter().any(|x| &x.id == a)
+        {
+            return Err(err(
+                format!("route {}/{}", api.id, route.id),
+                "authorizer_id",
+                format!("no authorizer '{a}' in this API"),
+            ));
+        }
         if !ids.contains(route.integration_id.as_str()) {
             return Err(err(
                 format!("route {}/{}", api.id, route.id),
@@ -359,7 +396,7 @@ fn check_status(object: &str, field: &str, status: u16) -> Result {
     }
 }
 
-fn check_headers<'a>(
+pub(crate) fn check_headers<'a>(
     object: &str,
     field: &str,
     headers: impl Iterator<Item = (&'a String, &'a String)>,
