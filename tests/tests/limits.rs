@@ -1,5 +1,6 @@
-//! Request size limits: bodies over `limits.max_body_bytes` (declared or streamed) get 413
-//! REQUEST_TOO_LARGE; header sections over `limits.max_header_bytes` get 431.
+//! Request limits: bodies over `limits.max_body_bytes` (declared or streamed) get 413
+//! REQUEST_TOO_LARGE; header sections over `limits.max_header_bytes` get 431; clients that stall
+//! in their headers or TLS handshake are cut off after `limits.header_read_timeout_ms`.
 
 use bytes::Bytes;
 use edgeway_tests::client::{BoxError, Proto, empty, full, streaming};
