@@ -67,6 +67,9 @@ pub struct PublicListener {
     /// listener speaks cleartext HTTP/1.1 and h2c.
     #[serde(default)]
     pub tls: Option<TlsFiles>,
+    /// Proxies (CIDRs) whose `X-Forwarded-For` names the real client for resource policies.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -224,6 +227,10 @@ impl NodeConfig {
         }
         if l.header_read_timeout_ms == 0 {
             return Err(invalid("limits.header_read_timeout_ms", "must be >= 1"));
+        }
+        for cidr in &self.public.trusted_proxies {
+            cidr.parse::<edgeway_shared::cidr::Cidr>()
+                .map_err(|m| invalid("public.trusted_proxies", m))?;
         }
         if self.backends.pool_max_idle_per_host == 0 {
             return Err(invalid("backends.pool_max_idle_per_host", "must be >= 1"));

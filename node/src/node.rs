@@ -73,6 +73,12 @@ impl Node {
             snapshot: control.snapshot(),
             clients: Clients::new(&config.backends)?,
             max_body_bytes: config.limits.max_body_bytes,
+            trusted_proxies: config
+                .public
+                .trusted_proxies
+                .iter()
+                .filter_map(|c| c.parse().ok())
+                .collect(),
         });
         let ready = Arc::new(AtomicBool::new(false));
         let admin = Arc::new(Admin {

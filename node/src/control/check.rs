@@ -40,7 +40,6 @@ fn not_yet_enforced(object: &Object) -> Option<&'static str> {
     match object {
         Object::Route(r) if r.api_key_required => Some("api_key_required"),
         Object::Route(r) if r.authorizer_id.is_some() => Some("authorizer_id"),
-        Object::Api(a) if a.policy.is_some() => Some("policy"),
         Object::Api(a) if a.cors.is_some() => Some("cors"),
         Object::Stage(s) if s.throttle.is_some() || !s.route_throttles.is_empty() => {
             Some("throttle")

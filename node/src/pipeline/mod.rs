@@ -3,10 +3,13 @@
 //! work adds (endpoint, policy, authorize, throttle, validate, cache) slot in between.
 
 pub mod accept;
+pub mod authorize;
 pub mod integrate;
+pub mod policy;
 pub mod resolve;
 pub mod respond;
 pub mod route;
+pub mod throttle;
 
 use crate::body::Body;
 use crate::error::GatewayError;
@@ -33,6 +36,8 @@ pub struct Gateway {
     pub snapshot: Arc<ArcSwap<Snapshot>>,
     pub clients: Clients,
     pub max_body_bytes: u64,
+    /// Peers whose `X-Forwarded-For` is believed (`public.trusted_proxies`).
+    pub trusted_proxies: Vec<edgeway_shared::cidr::Cidr>,
 }
 
 /// What respond needs to know about how far a request got.
@@ -93,6 +98,22 @@ impl Gateway {
 
         let routed = route::route(&resolved.stage, parts.method.as_str(), resolved.path)?;
         outcome.route = Some(routed.route.clone());
+
+        let source_ip = policy::source_ip(conn.peer.ip(), &headers, &self.trusted_proxies);
+        if let Some(policy) = &resolved.stage.policy {
+            policy.check(source_ip)?;
+        }
+
+        let view = authorize::RequestView {
+            method: &parts.method,
+            uri: &parts.uri,
+            headers: &headers,
+            source_ip,
+        };
+        let principal =
+            authorize::authorize(&snapshot, &resolved.stage, &routed.route, &view).await?;
+
+        let _rate = throttle::admit(&resolved.stage, &routed.route, &principal)?;
 
         let integration_started = Instant::now();
         let ctx = CallContext {

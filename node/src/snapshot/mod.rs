@@ -2,12 +2,15 @@
 //! custom domains and their certificates. A change builds a new snapshot off the request path
 //! and swaps it in; requests that hold the old one finish on it.
 
+mod access;
 pub mod router;
+
+pub use access::KeyEntry;
 
 use crate::metrics::RouteMetrics;
 use crate::pipeline::integrate::{self, Target};
 use crate::store::State;
-use edgeway_shared::{Api, Deployment, Domain, Object, Stage};
+use edgeway_shared::{Api, Authorizer, Deployment, Domain, Object, Stage, ThrottleSettings};
 use router::Router;
 use rustls::sign::CertifiedKey;
 use std::collections::HashMap;
@@ -19,6 +22,8 @@ pub struct Snapshot {
     /// Host → mappings, longest base path first.
     domains: HashMap<String, Vec<Mapping>>,
     certificates: HashMap<String, Arc<CertifiedKey>>,
+    /// API keys by the SHA-256 (hex) of their value.
+    keys: HashMap<String, Arc<KeyEntry>>,
 }
 
 pub struct ApiEntry {
@@ -32,12 +37,22 @@ pub struct StageRuntime {
     /// The API as deployed (its gateway responses apply to this stage).
     pub api: Arc<Api>,
     pub router: Router<Arc<RouteRuntime>>,
+    /// Stage-wide throttle for every caller.
+    pub throttle: Option<ThrottleSettings>,
+    /// The API's resource policy, as deployed.
+    pub policy: Option<crate::pipeline::policy::Policy>,
 }
 
 pub struct RouteRuntime {
     pub key: Arc<str>,
     pub target: Target,
     pub metrics: RouteMetrics,
+    pub api_key_required: bool,
+    /// The route's authorizer, as deployed.
+    pub authorizer: Option<Arc<Authorizer>>,
+    pub authorization_scopes: Vec<String>,
+    /// The stage's throttle for this route (`route_throttles`), if any.
+    pub throttle: Option<ThrottleSettings>,
 }
 
 #[derive(Clone)]
@@ -107,6 +122,7 @@ impl Snapshot {
         for domain in domains {
             snapshot.add_domain(domain);
         }
+        snapshot.keys = access::index_keys(state);
         snapshot
     }
 
@@ -138,6 +154,11 @@ impl Snapshot {
 fn compile_stage(stage: &Stage, deployment: &Deployment) -> StageRuntime {
     let api = Arc::new(deployment.api.clone());
     let mut router = Router::default();
+    let authorizers: HashMap<&str, Arc<Authorizer>> = deployment
+        .authorizers
+        .iter()
+        .map(|a| (a.id.as_str(), Arc::new(a.clone())))
+        .collect();
     for route in &deployment.routes {
         let Some(integration) = deployment
             .integrations
@@ -151,6 +172,13 @@ fn compile_stage(stage: &Stage, deployment: &Deployment) -> StageRuntime {
         let runtime = RouteRuntime {
             metrics: RouteMetrics::new(&api.id, &stage.name, &key),
             target: integrate::compile(integration, &stage.variables),
+            api_key_required: route.api_key_required,
+            authorizer: route
+                .authorizer_id
+                .as_deref()
+                .and_then(|id| authorizers.get(id).cloned()),
+            authorization_scopes: route.authorization_scopes.clone(),
+            throttle: stage.route_throttles.get(&*key).copied(),
             key,
         };
         if let Err(e) = router.insert(&route.method, &route.path, Arc::new(runtime)) {
@@ -161,5 +189,7 @@ fn compile_stage(stage: &Stage, deployment: &Deployment) -> StageRuntime {
         name: Arc::from(stage.name.as_str()),
         api,
         router,
+        throttle: stage.throttle,
+        policy: crate::pipeline::policy::Policy::compile(deployment.api.policy.as_ref()),
     }
 }

@@ -255,13 +255,14 @@ impl JwtSettings {
             ));
         }
         if let Some(uri) = &self.jwks_uri
-            && !(uri.starts_with("https://") || uri.starts_with("http://")) {
-                return Err(err(
-                    me,
-                    "jwt.jwks_uri",
-                    "must start with https:// or http://",
-                ));
-            }
+            && !(uri.starts_with("https://") || uri.starts_with("http://"))
+        {
+            return Err(err(
+                me,
+                "jwt.jwks_uri",
+                "must start with https:// or http://",
+            ));
+        }
         Ok(())
     }
 }
