@@ -69,6 +69,52 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# --- CPU accounting ----------------------------------------------------------------------------
+# CPU time (user + system, clock ticks) of processes and their threads.
+cpu_ticks() {
+    local pid total=0
+    for pid in "$@"; do
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+    done
+    echo "$total"
+}
+CLK_TCK=$(getconf CLK_TCK)
+export CLK_TCK
+# Everything this script runs under load, to tell its CPU use from the rest of the machine's
+# (filled in once they are started).
+OURS=""
+# Machine-wide clock ticks: user+nice+system, steal, and all (/proc/stat's first line).
+machine_ticks() { awk '/^cpu / {print $2 + $3 + $4, $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
+# CPU ticks of this shell's reaped children (wrk, through timeout).
+children_ticks() {
+    times | awk -v hz="$CLK_TCK" 'NR == 2 {
+        split($1, u, "m"); split($2, s, "m")
+        printf "%d\n", (u[1] * 60 + u[2] + s[1] * 60 + s[2]) * hz }'
+}
+
+# Waits (up to QUIET_WAIT seconds) until, over one second, processes other than ours use less than
+# 15% of all cores.
+wait_quiet() {
+    local deadline=$((SECONDS + QUIET_WAIT)) m0 all0 o0 m1 all1 o1 others
+    while :; do
+        # shellcheck disable=SC2086
+        o0=$(cpu_ticks $OURS)
+        read -r m0 _ all0 < <(machine_ticks)
+        sleep 1
+        # shellcheck disable=SC2086
+        o1=$(cpu_ticks $OURS)
+        read -r m1 _ all1 < <(machine_ticks)
+        others=$(((m1 - m0 - (o1 - o0)) * 100 / (all1 - all0)))
+        ((others < 15)) && return 0
+        if ((SECONDS >= deadline)); then
+            log "machine still busy (others use ${others}%); measuring anyway"
+            return 0
+        fi
+        log "waiting for a quieter machine (others use ${others}%)"
+        sleep 4
+    done
+}
+
 # --- tools -------------------------------------------------------------------------------------
 need_install=()
 command -v wrk >/dev/null || need_install+=(wrk)
@@ -110,12 +156,20 @@ print(*(s.getsockname()[1] for s in socks))
 EOF
 )
 
-# Polls http://127.0.0.1:$1$2 until it answers 200, for at most $3 seconds (bash /dev/tcp, so a
-# poll costs no process start and start->ready is measured to about a millisecond).
+# Microseconds since the epoch, without starting a process.
+now_us() { NOW_US=${EPOCHREALTIME//[.,]/}; }
+# A pipe nobody writes to: `read -t` on it is a sleep that starts no process.
+exec {SLEEP_FD}<> <(:)
+nap() { read -r -t "$1" -u "$SLEEP_FD" _ || true; }
+
+# Polls http://127.0.0.1:$1$2 until it answers 200, for at most $3 seconds. Only bash builtins
+# (/dev/tcp, read -t, EPOCHREALTIME), so a poll starts no process even on a loaded machine and
+# start->ready is measured to about a millisecond.
 wait_http_200() {
     local port=$1 path=$2 limit=$3 deadline status
-    deadline=$(($(date +%s%N) + limit * 1000000000))
-    while (($(date +%s%N) < deadline)); do
+    now_us
+    deadline=$((NOW_US + limit * 1000000))
+    while now_us && ((NOW_US < deadline)); do
         # The braces keep the 2>/dev/null from sticking to the shell itself.
         if { exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then
             printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$path" >&3
@@ -124,7 +178,7 @@ wait_http_200() {
             exec 3<&- 3>&-
             [[ "$status" == 200 ]] && return 0
         fi
-        sleep 0.002
+        nap 0.001
     done
     return 1
 }
@@ -230,16 +284,20 @@ EOF
 # Three cold starts (empty data directory, the bootstrap document applied), then a restart on
 # the last one's data; the last process serves the benchmark. Sets EDGEWAY_PID and READY_US.
 start_edgeway() {
-    local t0 t1
-    t0=$(date +%s%N)
+    local t0
+    now_us
+    t0=$NOW_US
     RUST_LOG=warn "$EDGEWAY" --config "$OUT/edgeway.toml" >>"$OUT/edgeway.log" 2>&1 &
     EDGEWAY_PID=$!
     PIDS+=("$EDGEWAY_PID")
     wait_http_200 "$ADMIN_PORT" /ready 30 || die "Edgeway never became ready (see $OUT/edgeway.log)"
-    t1=$(date +%s%N)
-    READY_US=$(((t1 - t0) / 1000))
+    now_us
+    READY_US=$((NOW_US - t0))
 }
 COLD_US=()
+# A busy machine delays a new process by tens to hundreds of milliseconds: start when it is quiet.
+OURS="$BACKEND_PID $NGINX_PID $HYPER_PID"
+wait_quiet
 for i in 1 2 3; do
     write_edgeway_config "$OUT/edgeway-data-$i"
     start_edgeway
@@ -283,15 +341,8 @@ declare -A HOST=([edgeway-proxy]="$API_HOST" [edgeway-mock]="$API_HOST")
 secs() { local d=$1; case "$d" in *ms) echo 1 ;; *s) echo "${d%s}" ;; *m) echo $((${d%m} * 60)) ;; *) echo "$d" ;; esac; }
 WRK_LIMIT=$(($(secs "$DURATION") + $(secs "$WARMUP") + 30))
 
-# CPU time (user + system, clock ticks) of processes and their threads.
-cpu_ticks() {
-    local pid total=0
-    for pid in "$@"; do
-        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
-    done
-    echo "$total"
-}
 NGINX_WORKERS=$(pgrep -P "$NGINX_PID" | tr '\n' ' ')
+OURS="$BACKEND_PID $NGINX_PID $NGINX_WORKERS $HYPER_PID $EDGEWAY_PID"
 declare -A SERVER_PIDS=(
     [backend]=""
     [nginx]="$NGINX_PID $NGINX_WORKERS"
@@ -299,42 +350,6 @@ declare -A SERVER_PIDS=(
     [edgeway-proxy]="$EDGEWAY_PID"
     [edgeway-mock]="$EDGEWAY_PID"
 )
-CLK_TCK=$(getconf CLK_TCK)
-export CLK_TCK
-# Everything this script runs under load, to tell its CPU use from the rest of the machine's.
-OURS="$BACKEND_PID $NGINX_PID $NGINX_WORKERS $HYPER_PID $EDGEWAY_PID"
-# Machine-wide clock ticks: user+nice+system, steal, and all (/proc/stat's first line).
-machine_ticks() { awk '/^cpu / {print $2 + $3 + $4, $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
-# CPU ticks of this shell's reaped children (wrk, through timeout).
-children_ticks() {
-    times | awk -v hz="$CLK_TCK" 'NR == 2 {
-        split($1, u, "m"); split($2, s, "m")
-        printf "%d\n", (u[1] * 60 + u[2] + s[1] * 60 + s[2]) * hz }'
-}
-
-# Waits (up to QUIET_WAIT seconds) until, over one second, processes other than ours use less than
-# 15% of all cores.
-wait_quiet() {
-    local deadline=$((SECONDS + QUIET_WAIT)) m0 all0 o0 m1 all1 o1 others
-    while :; do
-        # shellcheck disable=SC2086
-        o0=$(cpu_ticks $OURS)
-        read -r m0 _ all0 < <(machine_ticks)
-        sleep 1
-        # shellcheck disable=SC2086
-        o1=$(cpu_ticks $OURS)
-        read -r m1 _ all1 < <(machine_ticks)
-        others=$(((m1 - m0 - (o1 - o0)) * 100 / (all1 - all0)))
-        ((others < 15)) && return 0
-        if ((SECONDS >= deadline)); then
-            log "machine still busy (others use ${others}%); measuring anyway"
-            return 0
-        fi
-        log "waiting for a quieter machine (others use ${others}%)"
-        sleep 4
-    done
-}
-
 run_wrk() {
     local target=$1 duration=$2 out=$3 args=()
     [[ -n "${HOST[$target]:-}" ]] && args=(-H "Host: ${HOST[$target]}")
