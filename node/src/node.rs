@@ -54,11 +54,6 @@ impl Node {
         let token = config.admin_token()?;
         let metrics = crate::metrics::install();
         let upkeep = crate::metrics::spawn_upkeep(metrics.clone());
-        let store = Store::open(&config.node.data_dir, &config.node.id)?;
-        let control = Arc::new(Control::new(store));
-        for path in &config.node.bootstrap {
-            bootstrap(&control, path).await?;
-        }
         let default_cert = match &config.public.tls {
             Some(files) => Some(Arc::new(tls::certified_key_from_files(
                 &files.cert,
@@ -66,9 +61,19 @@ impl Node {
             )?)),
             None => None,
         };
-        let tls = config.public.tls.is_some().then(|| {
-            tokio_rustls::TlsAcceptor::from(tls::server_config(control.snapshot(), default_cert))
-        });
+        let store = Store::open(&config.node.data_dir, &config.node.id)?;
+        let control = Arc::new(Control::with_default_certificate(
+            store,
+            default_cert.clone(),
+        ));
+        for path in &config.node.bootstrap {
+            bootstrap(&control, path).await?;
+        }
+        let tls = config
+            .public
+            .tls
+            .is_some()
+            .then(|| Arc::new(tls::ServerTls::new(control.snapshot(), default_cert)));
         let gateway = Arc::new(Gateway {
             snapshot: control.snapshot(),
             clients: Clients::new(&config.backends)?,

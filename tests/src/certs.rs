@@ -54,10 +54,25 @@ impl TestCa {
     pub fn leaf(&self, names: &[&str]) -> Leaf {
         let sans: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         let mut params = CertificateParams::new(sans).expect("valid SANs");
-        params.is_ca = IsCa::ExplicitNoCa;
         params.distinguished_name.push(DnType::CommonName, names[0]);
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        self.sign(params)
+    }
+
+    /// A client certificate (mTLS) with common name `name` and organization `org`.
+    pub fn client_leaf(&self, name: &str, org: &str) -> Leaf {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("no names");
+        params.distinguished_name.push(DnType::CommonName, name);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, org);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        self.sign(params)
+    }
+
+    fn sign(&self, mut params: CertificateParams) -> Leaf {
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.use_authority_key_identifier_extension = true;
         let key = KeyPair::generate().expect("generate leaf key");
         let cert = params.signed_by(&key, &self.issuer).expect("sign leaf");
@@ -114,6 +129,23 @@ pub fn client_config(roots: RootCertStore, alpn: &[&[u8]]) -> Arc<rustls::Client
         .expect("ring supports the defaults")
         .with_root_certificates(roots)
         .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
+}
+
+/// A rustls client config trusting `roots`, offering `alpn` and presenting `cert` (mTLS).
+pub fn client_config_with_cert(
+    roots: RootCertStore,
+    alpn: &[&[u8]],
+    cert: &Leaf,
+) -> Arc<rustls::ClientConfig> {
+    let key = PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).expect("client key");
+    let mut config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the defaults")
+        .with_root_certificates(roots)
+        .with_client_auth_cert(vec![cert.cert_der.clone()], key)
+        .expect("client certificate and key match");
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Arc::new(config)
 }

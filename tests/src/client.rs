@@ -13,9 +13,9 @@ use hyper::body::{Frame, Incoming};
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::{CertificateDer, ServerName};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Request (and backend response) body: any source, possibly streaming.
@@ -83,6 +83,22 @@ pub struct TlsInfo {
 impl Conn {
     pub async fn open(addr: SocketAddr, proto: Proto) -> std::io::Result<Conn> {
         let tcp = TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        let h2 = proto == Proto::H2c;
+        Conn::over(TokioIo::new(tcp), h2, Scheme::HTTP)
+            .await
+            .map_err(std::io::Error::other)
+    }
+
+    /// Like [`Conn::open`], from a chosen local address (any of 127.0.0.0/8 works on Linux), so
+    /// tests can appear as several clients.
+    pub async fn open_from(local: IpAddr, addr: SocketAddr, proto: Proto) -> std::io::Result<Conn> {
+        let socket = match local {
+            IpAddr::V4(_) => TcpSocket::new_v4()?,
+            IpAddr::V6(_) => TcpSocket::new_v6()?,
+        };
+        socket.bind(SocketAddr::new(local, 0))?;
+        let tcp = socket.connect(addr).await?;
         tcp.set_nodelay(true)?;
         let h2 = proto == Proto::H2c;
         Conn::over(TokioIo::new(tcp), h2, Scheme::HTTP)

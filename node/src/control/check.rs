@@ -40,11 +40,9 @@ fn not_yet_enforced(object: &Object) -> Option<&'static str> {
     match object {
         Object::Route(r) if r.api_key_required => Some("api_key_required"),
         Object::Route(r) if r.authorizer_id.is_some() => Some("authorizer_id"),
-        Object::Api(a) if a.cors.is_some() => Some("cors"),
         Object::Stage(s) if s.throttle.is_some() || !s.route_throttles.is_empty() => {
             Some("throttle")
         }
-        Object::Domain(d) if d.truststore_pem.is_some() => Some("truststore_pem"),
         _ => None,
     }
 }

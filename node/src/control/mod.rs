@@ -34,6 +34,8 @@ pub type Result<T> = std::result::Result<T, ControlError>;
 pub struct Control {
     store: Store,
     snapshot: Arc<ArcSwap<Snapshot>>,
+    /// The public listener's certificate, which mTLS domains without their own present.
+    default_certificate: Option<Arc<rustls::sign::CertifiedKey>>,
     /// One admin write at a time: checks see the state the write will be applied to.
     writes: tokio::sync::Mutex<()>,
 }
@@ -55,10 +57,19 @@ pub fn new_id() -> String {
 
 impl Control {
     pub fn new(store: Store) -> Control {
-        let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::compile(&store.view())));
+        Control::with_default_certificate(store, None)
+    }
+
+    /// A control plane whose snapshots know the public listener's default certificate.
+    pub fn with_default_certificate(
+        store: Store,
+        default_certificate: Option<Arc<rustls::sign::CertifiedKey>>,
+    ) -> Control {
+        let snapshot = Snapshot::compile(&store.view(), default_certificate.as_ref());
         Control {
             store,
-            snapshot,
+            snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
+            default_certificate,
             writes: tokio::sync::Mutex::new(()),
         }
     }
@@ -176,8 +187,8 @@ impl Control {
             return Ok(());
         }
         self.store.commit(changes).await?;
-        self.snapshot
-            .store(Arc::new(Snapshot::compile(&self.store.view())));
+        let snapshot = Snapshot::compile(&self.store.view(), self.default_certificate.as_ref());
+        self.snapshot.store(Arc::new(snapshot));
         Ok(())
     }
 }

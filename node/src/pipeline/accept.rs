@@ -5,6 +5,8 @@ use super::ConnInfo;
 use crate::body::{self, Body};
 use crate::config::Limits;
 use crate::error::GatewayError;
+use crate::snapshot::Snapshot;
+use crate::tls::{ClientCert, ServerTls};
 use edgeway_shared::ResponseType;
 use http::{Request, Response};
 use http_body_util::Limited;
@@ -19,7 +21,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_rustls::TlsAcceptor;
 
 /// Something that answers requests: the gateway, or the admin API.
 pub trait Handler: Send + Sync + 'static {
@@ -59,6 +60,31 @@ pub fn host(parts: &http::request::Parts) -> Option<String> {
     Some(authority.to_ascii_lowercase())
 }
 
+/// The client certificate a request to `host` may use. A host that requires mTLS is served
+/// only on a connection whose certificate its current truststore verified for that very name;
+/// any other connection (another SNI name, cleartext, a truststore since replaced) gets 421
+/// Misdirected Request, which tells clients to open a new connection for the host. Other hosts
+/// see no certificate.
+pub fn client_cert(
+    snapshot: &Snapshot,
+    host: &str,
+    conn: &ConnInfo,
+) -> Result<Option<Arc<ClientCert>>, GatewayError> {
+    let Some(required) = snapshot.mtls(host) else {
+        return Ok(None);
+    };
+    match &conn.client_cert {
+        Some(cert) if cert.domain == host && cert.truststore == required.truststore => {
+            Ok(Some(cert.clone()))
+        }
+        _ => Err(GatewayError::client(
+            ResponseType::AccessDenied,
+            "Misdirected Request: this host requires a client certificate; connect with its name (SNI)",
+        )
+        .with_status(421)),
+    }
+}
+
 fn strip_port(host: &str) -> &str {
     if let Some(bracketed) = host.strip_prefix('[') {
         return bracketed.split_once(']').map_or(host, |(ip, _)| ip);
@@ -70,7 +96,7 @@ fn strip_port(host: &str) -> &str {
 /// `limits.shutdown_grace_ms`.
 pub async fn serve<H: Handler>(
     listener: TcpListener,
-    tls: Option<TlsAcceptor>,
+    tls: Option<Arc<ServerTls>>,
     handler: Arc<H>,
     limits: Limits,
     mut shutdown: watch::Receiver<bool>,
@@ -92,17 +118,21 @@ pub async fn serve<H: Handler>(
             () = stopped(&mut shutdown) => break,
         };
         let _ = tcp.set_nodelay(true);
-        let conn = ConnInfo {
-            peer,
-            tls: tls.is_some(),
+        let service = move |handler: Arc<H>, conn: ConnInfo| {
+            service_fn(move |request| {
+                let (handler, conn) = (handler.clone(), conn.clone());
+                async move { Ok::<_, Infallible>(handler.handle(request, conn).await) }
+            })
         };
         let handler = handler.clone();
-        let service = service_fn(move |request| {
-            let handler = handler.clone();
-            async move { Ok::<_, Infallible>(handler.handle(request, conn).await) }
-        });
         match &tls {
             None => {
+                let conn = ConnInfo {
+                    peer,
+                    tls: false,
+                    client_cert: None,
+                };
+                let service = service(handler, conn);
                 let connection = builder
                     .serve_connection_with_upgrades(TokioIo::new(tcp), service)
                     .into_owned();
@@ -113,19 +143,25 @@ pub async fn serve<H: Handler>(
                     }
                 });
             }
-            Some(acceptor) => {
-                let acceptor = acceptor.clone();
+            Some(tls) => {
+                let tls = tls.clone();
                 let builder = builder.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    let stream =
-                        match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
-                            Ok(Ok(stream)) => stream,
-                            Ok(Err(e)) => {
-                                return tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            }
-                            Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
-                        };
+                    let handshake = tokio::time::timeout(handshake_timeout, tls.accept(tcp)).await;
+                    let (stream, client_cert) = match handshake {
+                        Ok(Ok(accepted)) => accepted,
+                        Ok(Err(e)) => {
+                            return tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        }
+                        Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+                    };
+                    let conn = ConnInfo {
+                        peer,
+                        tls: true,
+                        client_cert,
+                    };
+                    let service = service(handler, conn);
                     let connection = builder
                         .serve_connection_with_upgrades(TokioIo::new(stream), service)
                         .into_owned();

@@ -4,6 +4,7 @@
 
 pub mod accept;
 pub mod authorize;
+pub mod cors;
 pub mod integrate;
 pub mod policy;
 pub mod resolve;
@@ -25,10 +26,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What the accept phase knows about the connection a request came on.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConnInfo {
     pub peer: SocketAddr,
     pub tls: bool,
+    /// The certificate an mTLS domain's truststore verified at the handshake.
+    pub client_cert: Option<Arc<crate::tls::ClientCert>>,
 }
 
 /// The data plane of a node: reads the current snapshot, runs the phases.
@@ -46,6 +49,8 @@ struct Outcome {
     api: Option<Arc<edgeway_shared::Api>>,
     route: Option<Arc<crate::snapshot::RouteRuntime>>,
     integration_time: Option<Duration>,
+    /// The API's CORS settings as they apply to this request.
+    cors: Option<cors::Applied>,
 }
 
 impl accept::Handler for Gateway {
@@ -63,6 +68,9 @@ impl accept::Handler for Gateway {
             }
         };
         respond::finish(&mut response, &request_id);
+        if let Some(cors) = &outcome.cors {
+            respond::cors(&mut response, cors);
+        }
         let metrics = outcome
             .route
             .as_deref()
@@ -91,10 +99,16 @@ impl Gateway {
             GatewayError::client(ResponseType::BadRequestParameters, "Missing Host")
         })?;
 
+        let client_cert = accept::client_cert(&snapshot, &host, &conn)?;
         let headers = std::mem::take(&mut parts.headers);
 
         let resolved = resolve::resolve(&snapshot, &host, parts.uri.path())?;
         outcome.api = Some(resolved.stage.api.clone());
+        outcome.cors = (resolved.stage.cors.as_ref())
+            .map(|policy| cors::Applied::new(policy, &parts.method, &headers));
+        if let Some(preflight) = route::preflight(outcome.cors.as_ref()) {
+            return Ok(preflight);
+        }
 
         let routed = route::route(&resolved.stage, parts.method.as_str(), resolved.path)?;
         outcome.route = Some(routed.route.clone());
@@ -110,14 +124,16 @@ impl Gateway {
             headers: &headers,
             source_ip,
         };
-        let principal =
+        let mut principal =
             authorize::authorize(&snapshot, &resolved.stage, &routed.route, &view).await?;
+        principal.client_cert = client_cert;
 
         let _rate = throttle::admit(&resolved.stage, &routed.route, &principal)?;
 
         let integration_started = Instant::now();
         let ctx = CallContext {
             params: &routed.params,
+            principal: &principal,
             peer: conn.peer,
             tls: conn.tls,
             clients: &self.clients,

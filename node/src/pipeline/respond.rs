@@ -66,6 +66,11 @@ pub fn finish(response: &mut Response<Body>, request_id: &str) {
     }
 }
 
+/// The CORS headers of an answer of an API with CORS configured (errors included).
+pub fn cors(response: &mut Response<Body>, cors: &super::cors::Applied) {
+    cors.decorate(response.headers_mut());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,8 @@
-//! Phase 4, route: method + path → route and path parameters.
+//! Phase 4, route: method + path → route and path parameters; CORS preflights the API allows
+//! are answered here, whatever the routes.
 
+use super::cors::Applied;
+use crate::body::Body;
 use crate::error::GatewayError;
 use crate::snapshot::router::{MatchError, Param};
 use crate::snapshot::{RouteRuntime, StageRuntime};
@@ -9,6 +12,12 @@ use std::sync::Arc;
 pub struct Routed<'p> {
     pub route: Arc<RouteRuntime>,
     pub params: Vec<Param<'p>>,
+}
+
+/// The gateway's answer to an allowed CORS preflight. Other preflights (CORS not configured,
+/// origin or method not allowed) are routed like any request.
+pub fn preflight(cors: Option<&Applied>) -> Option<http::Response<Body>> {
+    cors?.preflight_response()
 }
 
 pub fn route<'p>(

@@ -22,6 +22,8 @@ pub struct Snapshot {
     /// Host → mappings, longest base path first.
     domains: HashMap<String, Vec<Mapping>>,
     certificates: HashMap<String, Arc<CertifiedKey>>,
+    /// Domains that require client certificates, with their TLS settings.
+    mtls: HashMap<String, Arc<crate::tls::MtlsDomain>>,
     /// API keys by the SHA-256 (hex) of their value.
     keys: HashMap<String, Arc<KeyEntry>>,
 }
@@ -41,6 +43,8 @@ pub struct StageRuntime {
     pub throttle: Option<ThrottleSettings>,
     /// The API's resource policy, as deployed.
     pub policy: Option<crate::pipeline::policy::Policy>,
+    /// The API's CORS settings, as deployed.
+    pub cors: Option<Arc<crate::pipeline::cors::CorsPolicy>>,
 }
 
 pub struct RouteRuntime {
@@ -76,9 +80,15 @@ impl Snapshot {
         self.certificates.get(host).cloned()
     }
 
+    /// The mTLS settings of a domain (lower case) that requires client certificates.
+    pub fn mtls(&self, host: &str) -> Option<&Arc<crate::tls::MtlsDomain>> {
+        self.mtls.get(host)
+    }
+
     /// Builds a snapshot from the store. Objects that cannot be served are logged and skipped;
-    /// validation on the way in keeps that rare.
-    pub fn compile(state: &State) -> Snapshot {
+    /// validation on the way in keeps that rare. `default_certificate` is the public listener's,
+    /// served to mTLS domains without their own.
+    pub fn compile(state: &State, default_certificate: Option<&Arc<CertifiedKey>>) -> Snapshot {
         let mut snapshot = Snapshot::default();
         let objects = state.values().filter_map(|r| r.object.as_ref());
         let (mut apis, mut deployments, mut stages, mut domains) =
@@ -120,13 +130,13 @@ impl Snapshot {
             );
         }
         for domain in domains {
-            snapshot.add_domain(domain);
+            snapshot.add_domain(domain, default_certificate);
         }
         snapshot.keys = access::index_keys(state);
         snapshot
     }
 
-    fn add_domain(&mut self, domain: &Domain) {
+    fn add_domain(&mut self, domain: &Domain, default_certificate: Option<&Arc<CertifiedKey>>) {
         let mut mappings: Vec<Mapping> = domain
             .mappings
             .iter()
@@ -147,6 +157,13 @@ impl Snapshot {
                     tracing::warn!(domain = %domain.name, error = %e, "certificate unusable; default certificate served")
                 }
             }
+        }
+        if let Some(truststore) = &domain.truststore_pem {
+            let cert = self
+                .certificate(&domain.name)
+                .or(default_certificate.cloned());
+            let mtls = crate::tls::MtlsDomain::compile(&domain.name, truststore, cert);
+            self.mtls.insert(domain.name.clone(), Arc::new(mtls));
         }
     }
 }
@@ -191,5 +208,7 @@ fn compile_stage(stage: &Stage, deployment: &Deployment) -> StageRuntime {
         router,
         throttle: stage.throttle,
         policy: crate::pipeline::policy::Policy::compile(deployment.api.policy.as_ref()),
+        cors: (deployment.api.cors.as_ref())
+            .map(|c| Arc::new(crate::pipeline::cors::CorsPolicy::compile(c))),
     }
 }

@@ -284,8 +284,14 @@ impl ResourcePolicy {
 impl Cors {
     pub fn check(&self, object: &str) -> Result {
         for origin in &self.allow_origins {
-            let ok =
-                origin == "*" || origin.starts_with("http://") || origin.starts_with("https://");
+            // Browsers send `scheme://host[:port]`, never a path or a trailing slash.
+            let authority = origin
+                .strip_prefix("http://")
+                .or_else(|| origin.strip_prefix("https://"));
+            let ok = origin == "*"
+                || authority.is_some_and(|a| {
+                    !a.is_empty() && a.bytes().all(|b| b.is_ascii_graphic() && b != b'/')
+                });
             if !ok || origin.matches('*').count() > 1 {
                 return Err(err(
                     object,
@@ -293,6 +299,18 @@ impl Cors {
                     format!(
                         "'{origin}' must be '*' or a scheme://host[:port] with at most one '*'"
                     ),
+                ));
+            }
+        }
+        for (field, list) in [
+            ("cors.allow_headers", &self.allow_headers),
+            ("cors.expose_headers", &self.expose_headers),
+        ] {
+            if let Some(bad) = list.iter().find(|h| !is_token(h)) {
+                return Err(err(
+                    object,
+                    field,
+                    format!("'{bad}' is not a header name (or '*')"),
                 ));
             }
         }
@@ -317,4 +335,11 @@ impl Cors {
         }
         Ok(())
     }
+}
+
+/// An HTTP token (RFC 9110 §5.6.2): header names, and `*`.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }

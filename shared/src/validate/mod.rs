@@ -35,6 +35,15 @@ pub const METHODS: [&str; 8] = [
     "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "ANY",
 ];
 
+/// Client certificate fields a mapping can read: `context.identity.clientCert.FIELD` (mTLS).
+pub const CLIENT_CERT_FIELDS: [&str; 5] = [
+    "subjectDN",
+    "issuerDN",
+    "serialNumber",
+    "validity.notBefore",
+    "validity.notAfter",
+];
+
 /// Ids: 1–64 of `a-z 0-9 _ -`, starting with a letter or digit.
 pub fn check_id(object: &str, field: &str, id: &str) -> Result {
     let ok = !id.is_empty()
@@ -195,6 +204,9 @@ impl Integration {
                 ));
             }
             let ok_source = is_static(source)
+                || source
+                    .strip_prefix("context.identity.clientCert.")
+                    .is_some_and(|f| CLIENT_CERT_FIELDS.contains(&f))
                 || [
                     "method.request.header.",
                     "method.request.querystring.",
@@ -207,7 +219,7 @@ impl Integration {
                 return Err(err(
                     me,
                     &field,
-                    "source must be method.request.{header|querystring|path}.NAME, stageVariables.NAME or 'static'",
+                    "source must be method.request.{header|querystring|path}.NAME, context.identity.clientCert.FIELD, stageVariables.NAME or 'static'",
                 ));
             }
         }

@@ -16,6 +16,8 @@ pub struct Principal {
     pub claims: Option<serde_json::Map<String, serde_json::Value>>,
     /// A custom authorizer's `context`.
     pub context: serde_json::Map<String, serde_json::Value>,
+    /// The mTLS client certificate, for `$context.identity.clientCert.*`.
+    pub client_cert: Option<Arc<crate::tls::ClientCert>>,
 }
 
 /// The parts of the request authorizers may read.

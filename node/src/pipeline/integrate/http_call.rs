@@ -75,7 +75,7 @@ pub async fn call(
     let (backend_uri, backend_headers) = match &target.mapping {
         None => proxy_request(target, uri, headers, &ctx)?,
         Some(mapping) => {
-            let values = mapping.request_values(&headers, uri.query(), ctx.params);
+            let values = mapping.request_values(&headers, uri.query(), ctx.params, ctx.principal);
             mapped_request(target, &headers, &values)?
         }
     };

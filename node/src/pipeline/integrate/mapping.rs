@@ -1,11 +1,15 @@
 //! Parameter mapping for custom (`http`) integrations, compiled once per stage.
 //!
 //! Request side: `integration.request.{header|querystring|path}.N` ← `method.request.{header|
-//! querystring|path}.N`, `stageVariables.N` (resolved at compile) or `'static'`. Response side:
+//! querystring|path}.N`, `context.identity.clientCert.{subjectDN|issuerDN|serialNumber|
+//! validity.notBefore|validity.notAfter}`, `stageVariables.N` (resolved at compile) or
+//! `'static'`. Response side:
 //! the first rule whose pattern matches the backend status picks the client status and headers.
 
 use super::template::with_stage_variables;
+use crate::pipeline::authorize::Principal;
 use crate::snapshot::router::Param;
+use crate::tls::client_cert::ClientCertField;
 use edgeway_shared::IntegrationResponse;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use percent_encoding::percent_decode_str;
@@ -24,6 +28,7 @@ enum RequestSource {
     Query(String),
     Path(String),
     Static(String),
+    ClientCert(ClientCertField),
 }
 
 #[derive(Debug)]
@@ -78,6 +83,10 @@ impl Mapping {
                 RequestSource::Query(n.to_string())
             } else if let Some(n) = source.strip_prefix("method.request.path.") {
                 RequestSource::Path(n.to_string())
+            } else if let Some(n) = source.strip_prefix("context.identity.clientCert.") {
+                RequestSource::ClientCert(ClientCertField::parse(n).ok_or_else(|| {
+                    format!("unknown client certificate field in mapping source '{source}'")
+                })?)
             } else if let Some(n) = source.strip_prefix("stageVariables.") {
                 RequestSource::Static(variables.get(n).cloned().unwrap_or_default())
             } else {
@@ -132,6 +141,7 @@ impl Mapping {
         headers: &HeaderMap,
         query: Option<&str>,
         params: &[Param<'_>],
+        principal: &Principal,
     ) -> Vec<(&'m RequestTarget, String)> {
         let mut out = Vec::with_capacity(self.request.len());
         for (target, source) in &self.request {
@@ -146,6 +156,10 @@ impl Mapping {
                     .iter()
                     .find(|p| &*p.name == n)
                     .map(|p| p.value.clone()),
+                RequestSource::ClientCert(field) => principal
+                    .client_cert
+                    .as_ref()
+                    .map(|c| c.field(*field).to_string()),
             };
             // A missing source leaves the target out, as in AWS.
             if let Some(value) = value {
@@ -237,7 +251,12 @@ mod tests {
             value: "ann".into(),
             raw: "ann",
         }];
-        let values = mapping.request_values(&HeaderMap::new(), Some("search=a+b%21&x=1"), &path);
+        let values = mapping.request_values(
+            &HeaderMap::new(),
+            Some("search=a+b%21&x=1"),
+            &path,
+            &Principal::default(),
+        );
         let rendered: Vec<String> = values.iter().map(|(t, v)| format!("{t:?}={v}")).collect();
         assert_eq!(rendered.len(), 4, "{rendered:?}");
         assert!(rendered.contains(&"Header(\"x-user\")=ann".to_string()));

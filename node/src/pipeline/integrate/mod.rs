@@ -130,6 +130,8 @@ pub struct MethodRequest<'a> {
 /// What the integration needs besides the request itself.
 pub struct CallContext<'a> {
     pub params: &'a [Param<'a>],
+    /// Who is calling (mapping sources such as `context.identity.clientCert.*`).
+    pub principal: &'a crate::pipeline::authorize::Principal,
     pub peer: SocketAddr,
     pub tls: bool,
     pub clients: &'a Clients,
