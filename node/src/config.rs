@@ -67,6 +67,10 @@ pub struct PublicListener {
     /// listener speaks cleartext HTTP/1.1 and h2c.
     #[serde(default)]
     pub tls: Option<TlsFiles>,
+    /// Threads serving this listener, each with its own event loop and backend connection
+    /// pools; default: one per core.
+    #[serde(default)]
+    pub workers: Option<usize>,
     /// Proxies (CIDRs) whose `X-Forwarded-For` names the real client for resource policies.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
@@ -108,6 +112,12 @@ pub struct Limits {
     /// How long shutdown waits for in-flight requests.
     #[serde(default = "default_grace")]
     pub shutdown_grace_ms: u64,
+    /// Node-wide token bucket over every API this node serves: requests per second...
+    #[serde(default = "default_node_rate")]
+    pub node_rate: f64,
+    /// ...and the burst it absorbs at once.
+    #[serde(default = "default_node_burst")]
+    pub node_burst: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -150,6 +160,12 @@ fn default_header_timeout() -> u64 {
 }
 fn default_grace() -> u64 {
     30_000
+}
+fn default_node_rate() -> f64 {
+    10_000.0
+}
+fn default_node_burst() -> u32 {
+    5_000
 }
 fn default_pool() -> usize {
     256
@@ -228,6 +244,12 @@ impl NodeConfig {
         if l.header_read_timeout_ms == 0 {
             return Err(invalid("limits.header_read_timeout_ms", "must be >= 1"));
         }
+        if !(l.node_rate.is_finite() && l.node_rate > 0.0) {
+            return Err(invalid("limits.node_rate", "must be a number > 0"));
+        }
+        if l.node_burst == 0 {
+            return Err(invalid("limits.node_burst", "must be >= 1"));
+        }
         for cidr in &self.public.trusted_proxies {
             cidr.parse::<edgeway_shared::cidr::Cidr>()
                 .map_err(|m| invalid("public.trusted_proxies", m))?;
@@ -259,6 +281,10 @@ mod tests {
         let config = parse("[admin]\ntoken = \"0123456789abcdef\"").unwrap();
         assert_eq!(config.public.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(config.limits.max_body_bytes, 10 * 1024 * 1024);
+        assert_eq!(
+            (config.limits.node_rate, config.limits.node_burst),
+            (10_000.0, 5_000)
+        );
     }
 
     #[test]
@@ -278,6 +304,14 @@ mod tests {
                 "node.id",
             ),
             ("[admin]\ntokn = \"x\"", "unknown field `tokn`"),
+            (
+                "[admin]\ntoken = \"0123456789abcdef\"\n[limits]\nnode_rate = 0.0",
+                "limits.node_rate: must be a number > 0",
+            ),
+            (
+                "[admin]\ntoken = \"0123456789abcdef\"\n[limits]\nnode_burst = 0",
+                "limits.node_burst: must be >= 1",
+            ),
         ];
         for (text, expected) in cases {
             let err = parse(text).unwrap_err().to_string();

@@ -13,6 +13,7 @@ pub mod pipeline;
 pub mod snapshot;
 pub mod store;
 pub mod tls;
+pub mod workers;
 
 pub use config::NodeConfig;
 pub use node::{Node, StartError};

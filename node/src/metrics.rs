@@ -9,6 +9,8 @@ use std::time::Duration;
 pub const REQUESTS: &str = "edgeway_requests_total";
 pub const LATENCY: &str = "edgeway_request_duration_seconds";
 pub const INTEGRATION_LATENCY: &str = "edgeway_integration_duration_seconds";
+pub const THROTTLED: &str = "edgeway_throttled_total";
+pub const QUOTA_EXCEEDED: &str = "edgeway_quota_exceeded_total";
 
 const BUCKETS: [f64; 16] = [
     0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -88,5 +90,16 @@ impl RouteMetrics {
         if let Some(d) = integration {
             self.integration_latency.record(d.as_secs_f64());
         }
+    }
+}
+
+/// A request refused by a throttle (`limit`: `key_route`, `key`, `route`, `stage`, `node`) or
+/// by its key's quota (`quota`). Labels are bounded: configured APIs and stages, fixed kinds.
+pub fn refused(api: &str, stage: &str, limit: &'static str) {
+    let (api, stage) = (api.to_string(), stage.to_string());
+    if limit == "quota" {
+        counter!(QUOTA_EXCEEDED, "api" => api, "stage" => stage).increment(1);
+    } else {
+        counter!(THROTTLED, "api" => api, "stage" => stage, "limit" => limit).increment(1);
     }
 }

@@ -5,7 +5,7 @@ use crate::admin::Admin;
 use crate::config::{ConfigError, NodeConfig};
 use crate::control::{Control, ControlError};
 use crate::pipeline::integrate::{Clients, client::ClientError};
-use crate::pipeline::{Gateway, accept};
+use crate::pipeline::{Gateway, accept, authorize, throttle};
 use crate::store::{DiskError, Store};
 use crate::tls::{self, TlsError};
 use edgeway_shared::ObjectKind;
@@ -36,6 +36,8 @@ pub enum StartError {
     },
     #[error("bootstrap document {path}: {message}")]
     Bootstrap { path: PathBuf, message: String },
+    #[error("usage counters: {0}")]
+    Usage(#[from] throttle::PersistError),
 }
 
 pub struct Node {
@@ -45,6 +47,7 @@ pub struct Node {
     shutdown: watch::Sender<bool>,
     listeners: Vec<JoinHandle<()>>,
     upkeep: JoinHandle<()>,
+    limits: throttle::Embedded,
 }
 
 impl Node {
@@ -69,14 +72,21 @@ impl Node {
         for path in &config.node.bootstrap {
             bootstrap(&control, path).await?;
         }
+        let limits = throttle::Embedded::start(&config.node.data_dir)?;
         let tls = config
             .public
             .tls
             .is_some()
             .then(|| Arc::new(tls::ServerTls::new(control.snapshot(), default_cert)));
+        let workers = config
+            .public
+            .workers
+            .unwrap_or_else(crate::workers::default_count);
+        let clients = Clients::with_workers(&config.backends, workers)?;
         let gateway = Arc::new(Gateway {
             snapshot: control.snapshot(),
-            clients: Clients::new(&config.backends)?,
+            authorizers: authorize::Registry::new(clients.clone(), &config.node.region),
+            clients,
             max_body_bytes: config.limits.max_body_bytes,
             trusted_proxies: config
                 .public
@@ -84,6 +94,13 @@ impl Node {
                 .iter()
                 .filter_map(|c| c.parse().ok())
                 .collect(),
+            throttle: throttle::Throttle {
+                limiter: limits.limiter.clone(),
+                node: edgeway_shared::ThrottleSettings {
+                    rate_limit: config.limits.node_rate,
+                    burst_limit: config.limits.node_burst,
+                },
+            },
         });
         let ready = Arc::new(AtomicBool::new(false));
         let admin = Arc::new(Admin {
@@ -93,19 +110,27 @@ impl Node {
             metrics,
             node_id: config.node.id.clone(),
             ready: ready.clone(),
+            limiter: limits.limiter.clone(),
         });
-        let public = bind("public", config.public.listen).await?;
-        let admin_listener = bind("admin", config.admin.listen).await?;
-        let (public_addr, admin_addr) = (local(&public)?, local(&admin_listener)?);
         let (shutdown, stop) = watch::channel(false);
+        let listen = config.public.listen;
+        let (public_addr, public) = crate::workers::start(
+            listen,
+            workers,
+            gateway,
+            tls,
+            config.limits.clone(),
+            stop.clone(),
+        )
+        .map_err(|source| StartError::Bind {
+            what: "public",
+            addr: listen,
+            source,
+        })?;
+        let admin_listener = bind("admin", config.admin.listen).await?;
+        let admin_addr = local(&admin_listener)?;
         let listeners = vec![
-            tokio::spawn(accept::serve(
-                public,
-                tls,
-                gateway,
-                config.limits.clone(),
-                stop.clone(),
-            )),
+            tokio::spawn(public.join()),
             tokio::spawn(accept::serve(
                 admin_listener,
                 None,
@@ -123,6 +148,7 @@ impl Node {
             shutdown,
             listeners,
             upkeep,
+            limits,
         })
     }
 
@@ -145,6 +171,7 @@ impl Node {
             let _ = listener.await;
         }
         self.upkeep.abort();
+        self.limits.stop().await;
     }
 }
 

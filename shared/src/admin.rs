@@ -57,3 +57,55 @@ pub struct Health {
     pub node: String,
     pub objects: usize,
 }
+
+/// `POST /usageplans/{id}/keys`: attaches an API key to a usage plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanKeyRequest {
+    pub key_id: String,
+}
+
+/// A key in a usage plan: `GET /usageplans/{id}/keys[/{key_id}]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanKeyInfo {
+    pub plan_id: String,
+    pub key_id: String,
+    pub name: String,
+    pub enabled: bool,
+    /// Where the key stands in the current quota period (plans with a quota).
+    #[serde(default)]
+    pub quota: Option<QuotaInfo>,
+}
+
+/// One key's quota in the current period. Counted by the node that serves the key's requests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuotaInfo {
+    pub limit: u64,
+    pub period: QuotaPeriod,
+    pub offset: u32,
+    pub remaining: u64,
+    /// RFC 3339, UTC.
+    pub period_start: String,
+    pub period_end: String,
+}
+
+/// `GET /usageplans/{id}/usage?key_id=&start_date=&end_date=` (AWS GetUsage): for each key, one
+/// `[used, remaining]` per day from `start_date` to `end_date`; `remaining` is the quota left at
+/// the end of that day (`null` when the plan has no quota).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsageReport {
+    pub usage_plan_id: String,
+    pub start_date: String,
+    pub end_date: String,
+    pub items: std::collections::BTreeMap<String, Vec<(u64, Option<u64>)>>,
+}
+
+/// `PATCH /usageplans/{id}/keys/{key_id}/usage` (AWS UpdateUsage): sets what is left of the
+/// current quota period (more than the limit extends it), or restores the full quota.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageUpdate {
+    #[serde(default)]
+    pub remaining: Option<u64>,
+    #[serde(default)]
+    pub reset: bool,
+}

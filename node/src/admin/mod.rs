@@ -1,7 +1,10 @@
 //! The admin API: bearer-token JSON endpoints over the control plane, plus `/health`,
 //! `/ready` and `/metrics`.
 
+mod authorizers;
+mod keys;
 mod objects;
+mod plans;
 
 use crate::body::{self, Body, json_response};
 use crate::control::{Control, ControlError};
@@ -27,6 +30,8 @@ pub struct Admin {
     pub metrics: PrometheusHandle,
     pub node_id: String,
     pub ready: Arc<AtomicBool>,
+    /// Usage and quota counters of keys in usage plans.
+    pub limiter: Arc<dyn crate::pipeline::throttle::Limiter>,
 }
 
 /// An admin failure: status, a stable error code, and a message naming what was wrong.
@@ -106,6 +111,17 @@ impl Admin {
                 .expect("static parts")),
             _ => {
                 let body = read_body(incoming).await?;
+                if segments.first() == Some(&"usageplans") {
+                    let query = parts.uri.query().unwrap_or("");
+                    let ctx = plans::Ctx {
+                        control: &self.control,
+                        limiter: &*self.limiter,
+                    };
+                    return plans::route(ctx, &method, &segments[1..], query, body).await;
+                }
+                if segments.first() == Some(&"apikeys") {
+                    return keys::route(&self.control, &method, &segments[1..], body).await;
+                }
                 objects::route(&self.control, &method, &segments, body).await
             }
         }

@@ -10,13 +10,13 @@ use edgeway_shared::{Api, Domain, Integration, Object, ObjectKind, Route, Stage}
 use http::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
-const REDACTED: &str = "(redacted)";
+pub(super) const REDACTED: &str = "(redacted)";
 
-fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, Failure> {
+pub(super) fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, Failure> {
     serde_json::from_slice(body).map_err(|e| bad_request(format!("request body: {e}")))
 }
 
-fn not_found(what: String) -> Failure {
+pub(super) fn not_found(what: String) -> Failure {
     Failure(
         StatusCode::NOT_FOUND,
         "not_found",
@@ -56,7 +56,10 @@ pub async fn route(control: &Control, method: &Method, segments: &[&str], body: 
             })
             .await
         }
-        (&Method::GET, ["apis", id, "document"]) => Ok(json_response(200, &control.document(id)?)),
+        (&Method::GET, ["apis", id, "document"]) => Ok(json_response(
+            200,
+            &super::authorizers::redact_document(control.document(id)?),
+        )),
         (&Method::PUT, ["apis", id, "document"]) => {
             let mut doc: ApiDocument = parse(&body)?;
             if doc.api.id.is_empty() {
@@ -68,8 +71,12 @@ pub async fn route(control: &Control, method: &Method, segments: &[&str], body: 
                     doc.api.id
                 )));
             }
+            super::authorizers::restore_document(control, &mut doc);
             control.apply_document(doc).await?;
-            Ok(json_response(200, &control.document(id)?))
+            Ok(json_response(
+                200,
+                &super::authorizers::redact_document(control.document(id)?),
+            ))
         }
         (&Method::POST, ["apis", id, "deployments"]) => {
             let request: DeployRequest = if body.is_empty() {
@@ -84,7 +91,7 @@ pub async fn route(control: &Control, method: &Method, segments: &[&str], body: 
             list(control, kind_of(collection)?, &format!("{id}/"))
         }
         (&Method::POST, ["apis", id, collection]) => {
-            let object = child(kind_of(collection)?, &body, id, None)?;
+            let object = child(control, kind_of(collection)?, &body, id, None)?;
             create(control, object).await
         }
         (_, ["apis", id, collection, child_id]) => {
@@ -97,7 +104,7 @@ pub async fn route(control: &Control, method: &Method, segments: &[&str], body: 
                 ));
             }
             one(control, method, kind, &format!("{id}/{child_id}"), || {
-                child(kind, &body, id, Some(child_id))
+                child(control, kind, &body, id, Some(child_id))
             })
             .await
         }
@@ -128,12 +135,14 @@ fn kind_of(collection: &str) -> Result<ObjectKind, Failure> {
         "integrations" => Ok(ObjectKind::Integration),
         "stages" => Ok(ObjectKind::Stage),
         "deployments" => Ok(ObjectKind::Deployment),
+        "authorizers" => Ok(ObjectKind::Authorizer),
         other => Err(not_found(format!("collection '{other}'"))),
     }
 }
 
 /// Parses an object inside an API; the path fixes its API and (for PUT) its id.
 fn child(
+    control: &Control,
     kind: ObjectKind,
     body: &Bytes,
     api_id: &str,
@@ -164,6 +173,7 @@ fn child(
             fill(&mut s.name, &String::new);
             Object::Stage(s)
         }
+        ObjectKind::Authorizer => super::authorizers::parse_child(control, body, api_id, id)?,
         _ => {
             return Err(Failure(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -187,14 +197,14 @@ fn list(control: &Control, kind: ObjectKind, prefix: &str) -> Reply {
     ))
 }
 
-async fn create(control: &Control, object: Object) -> Reply {
+pub(super) async fn create(control: &Control, object: Object) -> Reply {
     control.check(&object)?;
     let stored = control.create(object).await?;
     Ok(json_response(201, &inner(&redact(stored))))
 }
 
 /// GET, PUT (create or replace) and DELETE of one object.
-async fn one(
+pub(super) async fn one(
     control: &Control,
     method: &Method,
     kind: ObjectKind,
@@ -223,7 +233,7 @@ async fn one(
 }
 
 /// The object without its enum wrapper, as clients expect (`{"id": ...}`, not `{"api": {...}}`).
-fn inner(object: &Object) -> serde_json::Value {
+pub(super) fn inner(object: &Object) -> serde_json::Value {
     match serde_json::to_value(object) {
         Ok(serde_json::Value::Object(wrapper)) if wrapper.len() == 1 => wrapper
             .into_iter()
@@ -243,6 +253,6 @@ fn redact(object: Object) -> Object {
             }
             Object::Domain(d)
         }
-        other => other,
+        other => super::authorizers::redact_object(other),
     }
 }

@@ -34,32 +34,7 @@ fn invalid(object: String, field: &str, message: impl ToString) -> ControlError 
     })
 }
 
-/// Settings the model holds whose enforcement on the request path has not landed yet. They are
-/// refused rather than stored, so no API looks protected while it is not.
-fn not_yet_enforced(object: &Object) -> Option<&'static str> {
-    match object {
-        Object::Route(r) if r.api_key_required => Some("api_key_required"),
-        Object::Route(r) if r.authorizer_id.is_some() => Some("authorizer_id"),
-        Object::Stage(s) if s.throttle.is_some() || !s.route_throttles.is_empty() => {
-            Some("throttle")
-        }
-        _ => None,
-    }
-}
-
-pub(super) fn refuse_unenforced(object: &Object) -> Result<()> {
-    match not_yet_enforced(object) {
-        Some(field) => Err(invalid(
-            object.key().to_string(),
-            field,
-            "is not enforced by this version of Edgeway yet",
-        )),
-        None => Ok(()),
-    }
-}
-
 pub(super) fn check(view: &State, object: &Object) -> Result<()> {
-    refuse_unenforced(object)?;
     match object {
         Object::Api(api) => {
             api.validate()?;
@@ -135,7 +110,20 @@ pub(super) fn check(view: &State, object: &Object) -> Result<()> {
                     .map_err(|e| invalid(me(), "truststore_pem", e))?;
             }
         }
-        Object::ApiKey(api_key) => api_key.validate()?,
+        Object::ApiKey(api_key) => {
+            api_key.validate()?;
+            // Keys are found by the hash of their value: two keys with one value would be one.
+            let twin = view.values().any(|r| {
+                matches!(&r.object, Some(Object::ApiKey(k))
+                    if k.id != api_key.id && k.value_sha256 == api_key.value_sha256)
+            });
+            if twin {
+                return Err(ControlError::Conflict(format!(
+                    "api key {}: another key has this value",
+                    api_key.id
+                )));
+            }
+        }
         Object::UsagePlan(plan) => {
             plan.validate()?;
             for stage in &plan.api_stages {

@@ -1,7 +1,6 @@
 //! Deployments: immutable snapshots of an API, made on request, by auto-deploy stages, and by
 //! applying a whole API document.
 
-use super::check::refuse_unenforced;
 use super::{Control, ControlError, Result, check, children, key, new_id, stored_api};
 use crate::store::{Change, State};
 use edgeway_shared::admin::{ApiDocument, DeployRequest};
@@ -227,11 +226,6 @@ impl Control {
             .collect::<Vec<_>>();
         changes.extend(stale);
 
-        for change in &changes {
-            if let Change::Put(object) = change {
-                refuse_unenforced(object)?;
-            }
-        }
         let c = contents(&view, &api_id, &changes)?;
         let auto = c
             .stages

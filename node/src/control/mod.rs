@@ -2,6 +2,7 @@
 //! versions and stores it durably, then swaps in a new snapshot. The admin API and bootstrap
 //! both come through here.
 
+mod batch;
 mod check;
 mod deploy;
 
@@ -139,6 +140,16 @@ impl Control {
             Object::Api(api) => {
                 changes.extend(children(&view, &api.id).map(|o| Change::Delete(o.key())))
             }
+            // A plan's keys are detached with it.
+            Object::UsagePlan(plan) => {
+                let keys = view.values().filter_map(|r| match &r.object {
+                    Some(Object::UsagePlanKey(k)) if k.plan_id == plan.id => {
+                        Some(Change::Delete(r.key.clone()))
+                    }
+                    _ => None,
+                });
+                changes.extend(keys)
+            }
             Object::Integration(i) => {
                 if let Some(r) = children(&view, &i.api_id).find_map(|o| match o {
                     Object::Route(r) if r.integration_id == i.id => Some(r),
@@ -164,6 +175,8 @@ impl Control {
                     )));
                 }
             }
+            Object::ApiKey(k) => changes.extend(batch::plan_keys_of(&view, &k.id)),
+            Object::Authorizer(a) => batch::refuse_if_used(&view, a)?,
             _ => {}
         }
         if let Object::Route(r) = &object {

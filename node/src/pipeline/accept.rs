@@ -201,3 +201,78 @@ fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
         .keep_alive_interval(Some(Duration::from_secs(30)));
     builder
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgeway_shared::{Domain, Object, Record};
+    use sha2::{Digest, Sha256};
+
+    fn ca_pem() -> String {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let key = rcgen::KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().pem()
+    }
+
+    /// A snapshot where `m.test` requires client certificates from `truststore`.
+    fn snapshot(truststore: &str) -> Snapshot {
+        let object = Object::Domain(Domain {
+            name: "m.test".into(),
+            certificate_pem: None,
+            private_key_pem: None,
+            mappings: vec![],
+            truststore_pem: Some(truststore.into()),
+        });
+        let record = Record {
+            key: object.key(),
+            version: Default::default(),
+            object: Some(object),
+        };
+        Snapshot::compile(&[(record.key.clone(), record)].into(), None)
+    }
+
+    fn conn(verified_for: Option<(&str, &str)>) -> ConnInfo {
+        let client_cert = verified_for.map(|(domain, truststore)| {
+            Arc::new(ClientCert {
+                subject_dn: "CN=alice".into(),
+                issuer_dn: "CN=ca".into(),
+                serial_number: "01".into(),
+                not_before: String::new(),
+                not_after: String::new(),
+                domain: domain.into(),
+                truststore: Sha256::digest(truststore.as_bytes()).into(),
+            })
+        });
+        ConnInfo {
+            peer: ([127, 0, 0, 1], 1).into(),
+            tls: true,
+            client_cert,
+        }
+    }
+
+    #[test]
+    fn mtls_hosts_take_only_certificates_verified_for_them_under_their_truststore() {
+        let (ca, other) = (ca_pem(), ca_pem());
+        let snapshot = snapshot(&ca);
+        let cert = client_cert(&snapshot, "m.test", &conn(Some(("m.test", &ca)))).unwrap();
+        assert_eq!(cert.unwrap().subject_dn, "CN=alice");
+        for (what, conn) in [
+            ("no certificate", conn(None)),
+            ("verified for another name", conn(Some(("n.test", &ca)))),
+            (
+                "verified under another truststore",
+                conn(Some(("m.test", &other))),
+            ),
+        ] {
+            let error = client_cert(&snapshot, "m.test", &conn).expect_err(what);
+            assert_eq!(
+                (error.status(), error.kind),
+                (421, ResponseType::AccessDenied)
+            );
+        }
+        // Other hosts never see a certificate, verified or not.
+        let other_host = client_cert(&snapshot, "x.test", &conn(Some(("m.test", &ca))));
+        assert!(other_host.unwrap().is_none());
+    }
+}

@@ -41,6 +41,9 @@ pub struct Gateway {
     pub max_body_bytes: u64,
     /// Peers whose `X-Forwarded-For` is believed (`public.trusted_proxies`).
     pub trusted_proxies: Vec<edgeway_shared::cidr::Cidr>,
+    pub throttle: throttle::Throttle,
+    /// Authorizer runtimes (JWKS and result caches), kept across snapshot swaps.
+    pub authorizers: authorize::Registry,
 }
 
 /// What respond needs to know about how far a request got.
@@ -51,6 +54,8 @@ struct Outcome {
     integration_time: Option<Duration>,
     /// The API's CORS settings as they apply to this request.
     cors: Option<cors::Applied>,
+    /// The tightest rate limit that applied, for the `RateLimit-*` headers.
+    rate: throttle::RateLimitInfo,
 }
 
 impl accept::Handler for Gateway {
@@ -67,7 +72,7 @@ impl accept::Handler for Gateway {
                 respond::error_response(&error, outcome.api.as_deref(), &request_id)
             }
         };
-        respond::finish(&mut response, &request_id);
+        respond::finish(&mut response, &request_id, &outcome.rate);
         if let Some(cors) = &outcome.cors {
             respond::cors(&mut response, cors);
         }
@@ -121,14 +126,27 @@ impl Gateway {
         let view = authorize::RequestView {
             method: &parts.method,
             uri: &parts.uri,
+            path: resolved.path,
+            params: &routed.params,
             headers: &headers,
             source_ip,
         };
+        let stage = &resolved.stage;
         let mut principal =
-            authorize::authorize(&snapshot, &resolved.stage, &routed.route, &view).await?;
+            authorize::authorize(&self.authorizers, &snapshot, stage, &routed.route, &view).await?;
         principal.client_cert = client_cert;
 
-        let _rate = throttle::admit(&resolved.stage, &routed.route, &principal)?;
+        match self
+            .throttle
+            .admit(&resolved.stage, &routed.route, &principal)
+            .await
+        {
+            Ok(rate) => outcome.rate = rate,
+            Err(refused) => {
+                outcome.rate = refused.info;
+                return Err(refused.error);
+            }
+        }
 
         let integration_started = Instant::now();
         let ctx = CallContext {

@@ -3,12 +3,16 @@
 
 use crate::body::{self, Body};
 use crate::error::GatewayError;
+use crate::pipeline::throttle::RateLimitInfo;
 use edgeway_shared::{Api, ResponseType};
-use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use http::header::{CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER};
 use http::{Response, StatusCode};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const ERROR_TYPE: HeaderName = HeaderName::from_static("x-amzn-errortype");
+const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 
 /// Turns a gateway error into its response, applying the API's override if it has one: the
 /// type's own, else `DEFAULT_4XX` / `DEFAULT_5XX` for its status class, as AWS does.
@@ -59,10 +63,24 @@ fn fill(template: &str, error: &GatewayError, request_id: &str) -> String {
         .replace("$context.requestId", request_id)
 }
 
-/// Headers every answer carries.
-pub fn finish(response: &mut Response<Body>, request_id: &str) {
+/// Headers every answer carries, and the rate-limit headers (IETF draft
+/// `RateLimit-Limit/-Remaining/-Reset`, `Retry-After` on 429) of the tightest limit that
+/// applied, when the request got as far as the throttle phase.
+pub fn finish(response: &mut Response<Body>, request_id: &str, rate: &RateLimitInfo) {
+    let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::try_from(request_id) {
-        response.headers_mut().insert(REQUEST_ID, v);
+        headers.insert(REQUEST_ID, v);
+    }
+    let numbers = [
+        (RATELIMIT_LIMIT, rate.limit),
+        (RATELIMIT_REMAINING, rate.remaining),
+        (RATELIMIT_RESET, rate.reset_seconds),
+        (RETRY_AFTER, rate.retry_after_seconds),
+    ];
+    for (name, value) in numbers {
+        if let Some(value) = value {
+            headers.insert(name, HeaderValue::from(value));
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 mod access;
 pub mod router;
 
-pub use access::KeyEntry;
+pub use access::{KeyEntry, hash_key_value};
 
 use crate::metrics::RouteMetrics;
 use crate::pipeline::integrate::{self, Target};
@@ -45,6 +45,8 @@ pub struct StageRuntime {
     pub policy: Option<crate::pipeline::policy::Policy>,
     /// The API's CORS settings, as deployed.
     pub cors: Option<Arc<crate::pipeline::cors::CorsPolicy>>,
+    /// Stage variables (authorizer identity sources and events read them).
+    pub variables: std::collections::BTreeMap<String, String>,
 }
 
 pub struct RouteRuntime {
@@ -210,5 +212,6 @@ fn compile_stage(stage: &Stage, deployment: &Deployment) -> StageRuntime {
         policy: crate::pipeline::policy::Policy::compile(deployment.api.policy.as_ref()),
         cors: (deployment.api.cors.as_ref())
             .map(|c| Arc::new(crate::pipeline::cors::CorsPolicy::compile(c))),
+        variables: stage.variables.clone(),
     }
 }

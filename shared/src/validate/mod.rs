@@ -207,6 +207,9 @@ impl Integration {
                 || source
                     .strip_prefix("context.identity.clientCert.")
                     .is_some_and(|f| CLIENT_CERT_FIELDS.contains(&f))
+                || source
+                    .strip_prefix("context.authorizer.")
+                    .is_some_and(is_authorizer_field)
                 || [
                     "method.request.header.",
                     "method.request.querystring.",
@@ -219,7 +222,7 @@ impl Integration {
                 return Err(err(
                     me,
                     &field,
-                    "source must be method.request.{header|querystring|path}.NAME, context.identity.clientCert.FIELD, stageVariables.NAME or 'static'",
+                    "source must be method.request.{header|querystring|path}.NAME, context.identity.clientCert.FIELD, context.authorizer.{principalId|claims.NAME|NAME}, stageVariables.NAME or 'static'",
                 ));
             }
         }
@@ -262,6 +265,12 @@ impl Integration {
         }
         Ok(())
     }
+}
+
+/// `principalId`, `claims.NAME` (JWT) or `NAME` (a custom authorizer's context).
+fn is_authorizer_field(field: &str) -> bool {
+    let name = field.strip_prefix("claims.").unwrap_or(field);
+    !name.is_empty() && name != "claims" && !name.contains(char::is_whitespace)
 }
 
 fn is_static(source: &str) -> bool {

@@ -19,17 +19,46 @@ pub struct ClientError {
     message: String,
 }
 
-/// One client per backend protocol; each keeps its own connection pool.
+/// Backend clients: one per backend protocol, each with its own connection pool, and one such
+/// pair per public worker thread (plus one for everything else). A worker's backend
+/// connections then live on its own thread, so a proxied request never wakes another thread.
 #[derive(Clone)]
 pub struct Clients {
+    pools: Arc<[Pools]>,
+}
+
+struct Pools {
     auto: BackendClient,
     http2: BackendClient,
 }
 
 impl Clients {
+    /// One pool pair, for use outside public workers (tests, tools).
     pub fn new(config: &Backends) -> Result<Clients, ClientError> {
+        Self::with_workers(config, 0)
+    }
+
+    /// A pool pair for each of `workers` public worker threads, plus a shared one.
+    pub fn with_workers(config: &Backends, workers: usize) -> Result<Clients, ClientError> {
         let tls = tls_config(config)?;
-        Ok(Clients {
+        let pools = (0..=workers).map(|_| Pools::new(config, &tls)).collect();
+        Ok(Clients { pools })
+    }
+
+    /// The client for a protocol, from the calling worker thread's own pools.
+    pub fn get(&self, protocol: BackendProtocol) -> &BackendClient {
+        let index = crate::workers::current().map_or(0, |w| w + 1);
+        let pools = self.pools.get(index).unwrap_or(&self.pools[0]);
+        match protocol {
+            BackendProtocol::Auto => &pools.auto,
+            BackendProtocol::Http2 => &pools.http2,
+        }
+    }
+}
+
+impl Pools {
+    fn new(config: &Backends, tls: &rustls::ClientConfig) -> Pools {
+        Pools {
             auto: build(
                 config,
                 HttpsConnectorBuilder::new()
@@ -42,19 +71,12 @@ impl Clients {
             http2: build(
                 config,
                 HttpsConnectorBuilder::new()
-                    .with_tls_config(tls)
+                    .with_tls_config(tls.clone())
                     .https_or_http()
                     .enable_http2()
                     .wrap_connector(connector()),
                 true,
             ),
-        })
-    }
-
-    pub fn get(&self, protocol: BackendProtocol) -> &BackendClient {
-        match protocol {
-            BackendProtocol::Auto => &self.auto,
-            BackendProtocol::Http2 => &self.http2,
         }
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! Request side: `integration.request.{header|querystring|path}.N` ← `method.request.{header|
 //! querystring|path}.N`, `context.identity.clientCert.{subjectDN|issuerDN|serialNumber|
-//! validity.notBefore|validity.notAfter}`, `stageVariables.N` (resolved at compile) or
-//! `'static'`. Response side:
+//! validity.notBefore|validity.notAfter}`, `context.authorizer.{principalId|claims.N|N}`,
+//! `stageVariables.N` (resolved at compile) or `'static'`. Response side:
 //! the first rule whose pattern matches the backend status picks the client status and headers.
 
 use super::template::with_stage_variables;
@@ -29,6 +29,40 @@ enum RequestSource {
     Path(String),
     Static(String),
     ClientCert(ClientCertField),
+    Authorizer(AuthorizerField),
+}
+
+/// What an authorizer established: `context.authorizer.principalId`, a JWT claim
+/// (`context.authorizer.claims.NAME`) or a custom authorizer's context (`context.authorizer.NAME`).
+#[derive(Debug)]
+enum AuthorizerField {
+    PrincipalId,
+    Claim(String),
+    Context(String),
+}
+
+impl AuthorizerField {
+    fn parse(name: &str) -> AuthorizerField {
+        match name.strip_prefix("claims.") {
+            _ if name == "principalId" => AuthorizerField::PrincipalId,
+            Some(claim) => AuthorizerField::Claim(claim.to_string()),
+            None => AuthorizerField::Context(name.to_string()),
+        }
+    }
+
+    /// Strings as they are; numbers, booleans and structures as JSON text.
+    fn value(&self, principal: &Principal) -> Option<String> {
+        let json = match self {
+            AuthorizerField::PrincipalId => return principal.principal_id.clone(),
+            AuthorizerField::Claim(n) => principal.claims.as_ref()?.get(n)?,
+            AuthorizerField::Context(n) => principal.context.get(n)?,
+        };
+        match json {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Null => None,
+            other => Some(other.to_string()),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -87,6 +121,8 @@ impl Mapping {
                 RequestSource::ClientCert(ClientCertField::parse(n).ok_or_else(|| {
                     format!("unknown client certificate field in mapping source '{source}'")
                 })?)
+            } else if let Some(n) = source.strip_prefix("context.authorizer.") {
+                RequestSource::Authorizer(AuthorizerField::parse(n))
             } else if let Some(n) = source.strip_prefix("stageVariables.") {
                 RequestSource::Static(variables.get(n).cloned().unwrap_or_default())
             } else {
@@ -160,6 +196,7 @@ impl Mapping {
                     .client_cert
                     .as_ref()
                     .map(|c| c.field(*field).to_string()),
+                RequestSource::Authorizer(field) => field.value(principal),
             };
             // A missing source leaves the target out, as in AWS.
             if let Some(value) = value {
@@ -307,5 +344,49 @@ mod tests {
             headers.get("x-secret").is_none(),
             "unmapped backend headers stay behind"
         );
+    }
+    #[test]
+    fn authorizer_sources_read_the_principal() {
+        let params = BTreeMap::from([
+            (
+                "integration.request.header.x-sub".to_string(),
+                "context.authorizer.claims.sub".to_string(),
+            ),
+            (
+                "integration.request.header.x-groups".to_string(),
+                "context.authorizer.claims.groups".to_string(),
+            ),
+            (
+                "integration.request.header.x-principal".to_string(),
+                "context.authorizer.principalId".to_string(),
+            ),
+            (
+                "integration.request.querystring.tenant".to_string(),
+                "context.authorizer.tenant".to_string(),
+            ),
+            (
+                "integration.request.header.x-none".to_string(),
+                "context.authorizer.claims.absent".to_string(),
+            ),
+        ]);
+        let mapping = Mapping::compile(&params, &[], &BTreeMap::new()).unwrap();
+        let principal = Principal {
+            principal_id: Some("user-1".into()),
+            claims: serde_json::json!({"sub": "ann", "groups": ["a", "b"]})
+                .as_object()
+                .cloned(),
+            context: serde_json::json!({"tenant": "t1"})
+                .as_object()
+                .cloned()
+                .unwrap(),
+            ..Principal::default()
+        };
+        let values = mapping.request_values(&HeaderMap::new(), None, &[], &principal);
+        let rendered: Vec<String> = values.iter().map(|(t, v)| format!("{t:?}={v}")).collect();
+        assert_eq!(rendered.len(), 4, "{rendered:?}");
+        assert!(rendered.contains(&"Header(\"x-sub\")=ann".to_string()));
+        assert!(rendered.contains(&"Header(\"x-groups\")=[\"a\",\"b\"]".to_string()));
+        assert!(rendered.contains(&"Header(\"x-principal\")=user-1".to_string()));
+        assert!(rendered.contains(&"Query(\"tenant\")=t1".to_string()));
     }
 }
