@@ -73,13 +73,12 @@ async fn authorizers_are_managed_per_api_and_secrets_stay_write_only() {
         .body(empty())
         .expect("request");
     assert_eq!(node.send(Proto::Http1, call).await.status, 200);
-    assert!(
-        !node
-            .admin
-            .get("/objects")
-            .await
-            .to_string()
-            .contains(SECRET)
+    let objects = node.admin.get("/objects").await.to_string();
+    assert!(!objects.contains(SECRET));
+    let deployment = node.admin.deploy("adm", "v1").await;
+    assert_eq!(
+        deployment["authorizers"][0]["jwt"]["hmac_secret"],
+        "(redacted)"
     );
 
     let (status, body) = node.admin.delete("/apis/adm/authorizers/hs").await;

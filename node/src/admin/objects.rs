@@ -84,7 +84,8 @@ pub async fn route(control: &Control, method: &Method, segments: &[&str], body: 
             } else {
                 parse(&body)?
             };
-            Ok(json_response(201, &control.deploy(id, request).await?))
+            let deployment = Object::Deployment(control.deploy(id, request).await?);
+            Ok(json_response(201, &inner(&redact(deployment))))
         }
         (&Method::GET, ["apis", id, collection]) => {
             control.api(id)?;
