@@ -7,10 +7,11 @@ use super::custom::CustomAuthorizer;
 use super::jwt::JwtAuthorizer;
 use crate::pipeline::integrate::Clients;
 use crate::snapshot::Snapshot;
+use arc_swap::ArcSwap;
 use edgeway_shared::{Authorizer, AuthorizerType};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex};
 
 /// Settings variants kept per authorizer: stages may serve deployments with different versions
 /// of one authorizer, and each keeps its runtime instead of evicting the other's on every call.
@@ -29,11 +30,16 @@ pub struct Entry {
 }
 
 type Variants = Vec<Arc<Entry>>;
+/// API id → authorizer id → runtimes.
+type Entries = HashMap<String, HashMap<String, Variants>>;
 
 pub struct Registry {
     clients: Clients,
     region: String,
-    entries: RwLock<HashMap<(String, String), Variants>>,
+    /// Read by every authorized request without a lock or an allocation; written (copied) only
+    /// when a runtime is built or pruned, under `writer`.
+    entries: ArcSwap<Entries>,
+    writer: Mutex<()>,
     /// The address of the snapshot last pruned against.
     pruned: AtomicUsize,
 }
@@ -44,33 +50,37 @@ impl Registry {
         Registry {
             clients,
             region: region.into(),
-            entries: RwLock::new(HashMap::new()),
+            entries: ArcSwap::default(),
+            writer: Mutex::new(()),
             pruned: AtomicUsize::new(0),
         }
     }
 
     /// The runtime for these settings, built on first use.
     pub fn get(&self, api_id: &str, settings: &Arc<Authorizer>) -> Arc<Entry> {
-        let key = (api_id.to_string(), settings.id.clone());
-        {
-            let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-            if let Some(entry) = entries.get(&key).and_then(|v| find(v, settings)) {
-                return entry;
-            }
+        if let Some(entry) = lookup(&self.entries.load(), api_id, settings) {
+            return entry;
         }
-        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        let variants = entries.entry(key).or_default();
-        if let Some(entry) = find(variants, settings) {
+        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.entries.load_full();
+        if let Some(entry) = lookup(&current, api_id, settings) {
             return entry;
         }
         let entry = Arc::new(Entry {
             settings: settings.clone(),
             runtime: self.build(settings),
         });
+        let mut entries = (*current).clone();
+        let variants = entries
+            .entry(api_id.to_string())
+            .or_default()
+            .entry(settings.id.clone())
+            .or_default();
         if variants.len() >= VARIANTS {
             variants.remove(0);
         }
         variants.push(entry.clone());
+        self.entries.store(Arc::new(entries));
         entry
     }
 
@@ -92,19 +102,29 @@ impl Registry {
     /// later snapshot only postpones the pruning.)
     pub fn prune(&self, snapshot: &Snapshot) {
         let address = std::ptr::from_ref(snapshot) as usize;
-        if self.pruned.swap(address, Ordering::AcqRel) != address {
-            self.retain(|api, _| snapshot.api(api).is_some());
+        if self.pruned.load(Ordering::Acquire) != address
+            && self.pruned.swap(address, Ordering::AcqRel) != address
+        {
+            self.retain(|api| snapshot.api(api).is_some());
         }
     }
 
-    fn retain(&self, mut live: impl FnMut(&str, &str) -> bool) {
-        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        entries.retain(|(api, id), _| live(api, id));
+    fn retain(&self, mut live: impl FnMut(&str) -> bool) {
+        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.entries.load();
+        if current.keys().all(|api| live(api)) {
+            return;
+        }
+        let mut entries = (**current).clone();
+        entries.retain(|api, _| live(api));
+        self.entries.store(Arc::new(entries));
     }
 }
 
-fn find(variants: &Variants, settings: &Arc<Authorizer>) -> Option<Arc<Entry>> {
-    variants
+fn lookup(entries: &Entries, api_id: &str, settings: &Arc<Authorizer>) -> Option<Arc<Entry>> {
+    entries
+        .get(api_id)?
+        .get(&settings.id)?
         .iter()
         .find(|e| Arc::ptr_eq(&e.settings, settings) || *e.settings == **settings)
         .cloned()
@@ -142,8 +162,8 @@ mod tests {
             &registry.get("other", &custom("http://a/")),
             &registry.get("other", &custom("http://a/"))
         ));
-        registry.retain(|api, _| api == "api");
-        assert_eq!(registry.entries.read().unwrap().len(), 1);
+        registry.retain(|api| api == "api");
+        assert_eq!(registry.entries.load().len(), 1);
         let broken = registry.get("api", &custom("not a uri at all"));
         assert!(matches!(broken.runtime, Runtime::Broken(_)));
     }
