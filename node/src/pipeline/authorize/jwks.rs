@@ -10,6 +10,7 @@ use edgeway_shared::BackendProtocol;
 use http_body_util::{BodyExt, Limited};
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -32,6 +33,11 @@ pub struct Key {
 struct KeySet {
     keys: Vec<Arc<Key>>,
     fetched: Option<Instant>,
+    /// SHA-256 of the document the keys came from.
+    digest: [u8; 32],
+    /// Bumped whenever the keys change (not on a refetch of the same document), so results
+    /// verified with older keys can be told apart.
+    generation: u64,
 }
 
 /// Where fetched keys come from (none for an inline document).
@@ -76,7 +82,7 @@ impl Jwks {
             min_refresh,
             set: ArcSwap::from_pointee(KeySet {
                 keys,
-                fetched: None,
+                ..KeySet::default()
             }),
             attempts: AtomicU64::new(0),
             fetching: tokio::sync::Mutex::new(None),
@@ -124,15 +130,24 @@ impl Jwks {
         *last = Some(Instant::now());
         self.attempts.fetch_add(1, Ordering::AcqRel);
         match fetch(uri, clients).await {
-            Ok(keys) => {
+            Ok((keys, digest)) => {
                 tracing::debug!(%uri, keys = keys.len(), "JWKS fetched");
+                let old = self.set.load();
+                let changed = old.digest != digest;
                 self.set.store(Arc::new(KeySet {
                     keys,
                     fetched: Some(Instant::now()),
+                    digest,
+                    generation: old.generation + u64::from(changed),
                 }));
             }
             Err(e) => tracing::warn!(%uri, error = %e, "JWKS fetch failed; keeping known keys"),
         }
+    }
+
+    /// Changes whenever the known keys change.
+    pub fn generation(&self) -> u64 {
+        self.set.load().generation
     }
 
     /// Whether any key is known (so a failure to find one is the token's fault).
@@ -150,7 +165,7 @@ fn matching(set: &KeySet, kid: Option<&str>, alg: Algorithm) -> Vec<Arc<Key>> {
         .collect()
 }
 
-async fn fetch(uri: &http::Uri, clients: &Clients) -> Result<Vec<Arc<Key>>, String> {
+async fn fetch(uri: &http::Uri, clients: &Clients) -> Result<(Vec<Arc<Key>>, [u8; 32]), String> {
     let mut request = http::Request::new(body::empty());
     *request.uri_mut() = uri.clone();
     request.headers_mut().insert(
@@ -173,7 +188,7 @@ async fn fetch(uri: &http::Uri, clients: &Clients) -> Result<Vec<Arc<Key>>, Stri
     .map_err(|_| "body timed out".to_string())?
     .map_err(|e| format!("body: {e}"))?
     .to_bytes();
-    parse(&document)
+    Ok((parse(&document)?, Sha256::digest(&document).into()))
 }
 
 /// The signing keys of a JWKS document. Keys this gateway cannot use (encryption keys,
@@ -236,7 +251,7 @@ mod tests {
         assert_eq!(kids, ["r1", "e1"]);
         let set = KeySet {
             keys,
-            fetched: None,
+            ..KeySet::default()
         };
         assert_eq!(matching(&set, Some("r1"), Algorithm::RS256).len(), 1);
         assert!(

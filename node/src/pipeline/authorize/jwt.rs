@@ -11,6 +11,7 @@ use crate::pipeline::integrate::Clients;
 use edgeway_shared::{Authorizer, ResponseType};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -22,7 +23,16 @@ pub struct JwtAuthorizer {
     issuer: String,
     audiences: Vec<String>,
     leeway: u64,
+    /// Tokens whose signature and claims passed, by SHA-256, with the key generation that
+    /// verified them: an RSA check costs far more than the rest of a request, and a client
+    /// sends one token many times. Only the expiry is checked again; new keys mean a new check.
+    verified: moka::future::Cache<[u8; 32], (u64, Claims)>,
 }
+
+type Claims = Arc<Map<String, Value>>;
+
+const VERIFIED_TTL: Duration = Duration::from_secs(60);
+const VERIFIED_CAPACITY: u64 = 100_000;
 
 enum Keys {
     Hmac(DecodingKey),
@@ -90,6 +100,10 @@ impl JwtAuthorizer {
             issuer: settings.issuer.clone(),
             audiences: settings.audiences.clone(),
             leeway: settings.leeway_seconds,
+            verified: moka::future::Cache::builder()
+                .max_capacity(VERIFIED_CAPACITY)
+                .time_to_live(VERIFIED_TTL)
+                .build(),
         })
     }
 
@@ -106,7 +120,7 @@ impl JwtAuthorizer {
             .value(request, variables)
             .ok_or_else(unauthorized)?;
         let token = strip_bearer(&value);
-        let claims = match self.verify(token).await {
+        let claims = match self.checked(token).await {
             Ok(claims) => claims,
             Err(Refusal::UnknownKey) if !self.has_keys() => {
                 return Err(GatewayError::new(
@@ -129,6 +143,35 @@ impl JwtAuthorizer {
         principal.principal_id = claims.get("sub").and_then(Value::as_str).map(Into::into);
         principal.claims = Some(claims);
         Ok(())
+    }
+
+    /// The claims of a token verified before (if it has not expired since), else [`Self::verify`].
+    async fn checked(&self, token: &str) -> Result<Claims, Refusal> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let generation = self.key_generation();
+        if let Some((seen, claims)) = self.verified.get(&digest).await
+            && seen == generation
+        {
+            let exp = claims.get("exp").and_then(Value::as_f64).unwrap_or(0.0);
+            if exp + self.leeway as f64 >= now() as f64 {
+                return Ok(claims);
+            }
+            self.verified.invalidate(&digest).await;
+            return Err(Refusal::Claims(ErrorKind::ExpiredSignature));
+        }
+        let claims = Arc::new(self.verify(token).await?);
+        // The generation from before the check: keys fetched during it only make us check again.
+        self.verified
+            .insert(digest, (generation, claims.clone()))
+            .await;
+        Ok(claims)
+    }
+
+    fn key_generation(&self) -> u64 {
+        match &self.keys {
+            Keys::Hmac(_) => 0,
+            Keys::Jwks(jwks) => jwks.generation(),
+        }
     }
 
     fn has_keys(&self) -> bool {
@@ -169,10 +212,7 @@ impl JwtAuthorizer {
                 found.ok_or(last)?
             }
         };
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let now = now();
         if claims
             .get("iat")
             .and_then(Value::as_f64)
@@ -199,6 +239,13 @@ impl JwtAuthorizer {
         validation.set_required_spec_claims(&required);
         validation
     }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn is_hmac(alg: &Algorithm) -> bool {
@@ -253,5 +300,60 @@ mod tests {
             &wanted
         ));
         assert!(!has_scope(&claims(json!({})), &wanted));
+    }
+
+    #[tokio::test]
+    async fn verified_tokens_are_remembered_until_they_expire() {
+        let settings = Authorizer {
+            id: "hs".into(),
+            api_id: "api".into(),
+            name: String::new(),
+            kind: edgeway_shared::AuthorizerType::Jwt,
+            identity_source: vec![],
+            jwt: Some(edgeway_shared::JwtSettings {
+                issuer: "https://iss".into(),
+                audiences: vec![],
+                jwks_uri: None,
+                jwks: None,
+                algorithms: vec!["HS256".into()],
+                hmac_secret: Some("s".repeat(32)),
+                leeway_seconds: 0,
+                jwks_min_refresh_seconds: 30,
+            }),
+            uri: None,
+            result_ttl_seconds: 0,
+            timeout_ms: 1000,
+        };
+        let clients = Clients::new(&crate::config::Backends::default()).unwrap();
+        let jwt = JwtAuthorizer::new(&settings, &clients).unwrap();
+        // Entries stand for verified tokens: no signature is checked for them.
+        let remembered = |exp: u64| {
+            let claims = json!({"iss": "https://iss", "exp": exp});
+            Arc::new(claims.as_object().unwrap().clone())
+        };
+        let digest = |t: &str| -> [u8; 32] { Sha256::digest(t.as_bytes()).into() };
+        jwt.verified
+            .insert(digest("fresh"), (0, remembered(now() + 60)))
+            .await;
+        jwt.verified
+            .insert(digest("stale"), (0, remembered(now() - 1)))
+            .await;
+        jwt.verified
+            .insert(digest("old keys"), (7, remembered(now() + 60)))
+            .await;
+        assert!(jwt.checked("fresh").await.is_ok());
+        assert!(matches!(
+            jwt.checked("stale").await,
+            Err(Refusal::Claims(ErrorKind::ExpiredSignature))
+        ));
+        assert!(jwt.verified.get(&digest("stale")).await.is_none());
+        assert!(
+            jwt.checked("unknown").await.is_err(),
+            "not remembered: verified"
+        );
+        assert!(
+            jwt.checked("old keys").await.is_err(),
+            "verified with other keys: verified again"
+        );
     }
 }

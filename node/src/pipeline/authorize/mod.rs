@@ -36,7 +36,7 @@ pub struct Principal {
     /// A custom authorizer's `principalId`, or a JWT's `sub`.
     pub principal_id: Option<String>,
     /// JWT claims, for `context.authorizer.claims.*`.
-    pub claims: Option<serde_json::Map<String, serde_json::Value>>,
+    pub claims: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
     /// A custom authorizer's `context`.
     pub context: serde_json::Map<String, serde_json::Value>,
     /// A custom authorizer's `usageIdentifierKey`: the API key when the key source is AUTHORIZER.

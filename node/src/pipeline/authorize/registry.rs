@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 const VARIANTS: usize = 4;
 
 pub enum Runtime {
-    Jwt(JwtAuthorizer),
+    Jwt(Box<JwtAuthorizer>),
     Custom(Box<CustomAuthorizer>),
     /// Settings that cannot work; requests get AUTHORIZER_CONFIGURATION_ERROR.
     Broken(String),
@@ -86,7 +86,9 @@ impl Registry {
 
     fn build(&self, settings: &Authorizer) -> Runtime {
         let built = match settings.kind {
-            AuthorizerType::Jwt => JwtAuthorizer::new(settings, &self.clients).map(Runtime::Jwt),
+            AuthorizerType::Jwt => {
+                JwtAuthorizer::new(settings, &self.clients).map(|j| Runtime::Jwt(Box::new(j)))
+            }
             AuthorizerType::Token | AuthorizerType::Request => {
                 CustomAuthorizer::new(settings, &self.clients, &self.region)
                     .map(|c| Runtime::Custom(Box::new(c)))

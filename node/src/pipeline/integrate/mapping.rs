@@ -374,7 +374,8 @@ mod tests {
             principal_id: Some("user-1".into()),
             claims: serde_json::json!({"sub": "ann", "groups": ["a", "b"]})
                 .as_object()
-                .cloned(),
+                .cloned()
+                .map(std::sync::Arc::new),
             context: serde_json::json!({"tenant": "t1"})
                 .as_object()
                 .cloned()
