@@ -164,6 +164,23 @@ async fn concurrent_requests_with_one_token_make_one_call() {
 
     call(&node, "busy", Method::GET, "/prod/items/1", Some("token-2")).await;
     assert_eq!(authorizer.hits(), 2, "another identity, another call");
+
+    // Any admin write swaps the snapshot; the authorizer keeps its cached answers.
+    let (status, body) = node
+        .admin
+        .post("/apikeys", &json!({ "name": "unrelated" }))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    call(&node, "busy", Method::GET, "/prod/items/1", Some("token-1")).await;
+    assert_eq!(authorizer.hits(), 2, "the cache survives the snapshot swap");
+
+    // New settings, deployed: a new runtime with an empty cache.
+    let changed = token_authorizer("tok", &authorizer.url("/auth"), 60);
+    let (status, body) = node.admin.put("/apis/busy/authorizers/tok", &changed).await;
+    assert_eq!(status, 200, "{body}");
+    node.admin.deploy("busy", "prod").await;
+    call(&node, "busy", Method::GET, "/prod/items/1", Some("token-1")).await;
+    assert_eq!(authorizer.hits(), 3, "changed settings start afresh");
     node.shutdown().await;
 }
 
