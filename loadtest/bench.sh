@@ -69,6 +69,25 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# Stops the run when a process it measures has gone (someone else's cleanup, a crash).
+check_alive() {
+    local pid state name status
+    for pid in $OURS; do
+        state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)
+        [[ -n "$state" && "$state" != Z ]] && continue
+        case "$pid" in
+            "${BACKEND_PID:-}") name=bench-backend ;;
+            "${HYPER_PID:-}") name=hyper-proxy ;;
+            "${EDGEWAY_PID:-}") name=edgeway ;;
+            *) name=nginx ;;
+        esac
+        status=0
+        wait "$pid" 2>/dev/null || status=$?
+        ((status > 128)) && status="$status, signal $((status - 128))"
+        die "$name (pid $pid) exited during the run (status $status); see the logs in $OUT"
+    done
+}
+
 # --- CPU accounting ----------------------------------------------------------------------------
 # CPU time (user + system, clock ticks) of processes and their threads.
 cpu_ticks() {
@@ -95,8 +114,9 @@ children_ticks() {
 # Waits (up to QUIET_WAIT seconds) until, over one second, processes other than ours use less than
 # 15% of all cores.
 wait_quiet() {
-    local deadline=$((SECONDS + QUIET_WAIT)) m0 all0 o0 m1 all1 o1 others
+    local deadline=$((SECONDS + QUIET_WAIT)) next_log=$SECONDS m0 all0 o0 m1 all1 o1 others
     while :; do
+        check_alive
         # shellcheck disable=SC2086
         o0=$(cpu_ticks $OURS)
         read -r m0 _ all0 < <(machine_ticks)
@@ -110,7 +130,10 @@ wait_quiet() {
             log "machine still busy (others use ${others}%); measuring anyway"
             return 0
         fi
-        log "waiting for a quieter machine (others use ${others}%)"
+        if ((SECONDS >= next_log)); then
+            log "waiting up to $((deadline - SECONDS)) s for a quieter machine (others use ${others}%)"
+            next_log=$((SECONDS + 30))
+        fi
         sleep 4
     done
 }
@@ -373,6 +396,7 @@ for rep in $(seq "$REPS"); do
             "$(cpu_ticks $OURS) $(children_ticks)")
         read -r m0 st0 all0 < <(machine_ticks)
         run_wrk "$target" "$DURATION" "$OUT/raw/$target-$rep.txt"
+        check_alive
         read -r m1 st1 all1 < <(machine_ticks)
         # shellcheck disable=SC2086
         read -r p1 b1 o1 w1 < <(echo "$(cpu_ticks ${SERVER_PIDS[$target]}) $(cpu_ticks "$BACKEND_PID")" \
