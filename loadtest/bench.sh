@@ -301,6 +301,10 @@ open_probes = true
 
 [limits]
 shutdown_grace_ms = 2000
+# The node-wide limit (default 10,000 rps) would turn the excess into 429s: lift it, to measure
+# the proxy itself.
+node_rate = 1000000000.0
+node_burst = 1000000000
 EOF
 }
 
