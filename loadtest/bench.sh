@@ -509,6 +509,9 @@ rps_ratio, p99_ratio = e_rps / n_rps, e_p99 / n_p99
 verdict = (f"Edgeway proxy / nginx: RPS {rps_ratio:.3f}x (target >= 1.00x: "
            f"{'met' if rps_ratio >= 1.0 else 'NOT met'}), p99 {p99_ratio:.3f}x (target <= 1.50x: "
            f"{'met' if p99_ratio <= 1.5 else 'NOT met'})")
+bad = [t for t in ("nginx", "edgeway-proxy") if any(r[3] for r in runs[t])]
+if bad:
+    verdict = "INVALID: wrk saw errors or non-2xx answers from " + ", ".join(bad) + "; " + verdict
 lines.append("")
 lines.append(verdict)
 text = "\n".join(lines) + "\n"
