@@ -17,6 +17,9 @@
 # Writes DIR/results.md (the table) and DIR/raw/*.txt (every wrk output); DIR defaults to a new
 # /tmp/edgeway-bench.XXXXXX. Only 127.0.0.1 is used; every process started here is stopped on exit.
 set -euo pipefail
+# The whole script is one block, so bash reads it completely before running it: editing this file
+# during a run does not change the run.
+{
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=1
@@ -519,3 +522,5 @@ open(out + "/results.md", "w").write(text)
 sys.stdout.write(text)
 EOF
 log "raw outputs and results.md in $OUT"
+exit 0
+}
