@@ -105,29 +105,41 @@ export CLK_TCK
 # Everything this script runs under load, to tell its CPU use from the rest of the machine's
 # (filled in once they are started).
 OURS=""
-# Machine-wide clock ticks: user+nice+system, steal, and all (/proc/stat's first line).
-machine_ticks() { awk '/^cpu / {print $2 + $3 + $4, $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
-# CPU ticks of this shell's reaped children (wrk, through timeout).
-children_ticks() {
-    times | awk -v hz="$CLK_TCK" 'NR == 2 {
-        split($1, u, "m"); split($2, s, "m")
-        printf "%d\n", (u[1] * 60 + u[2] + s[1] * 60 + s[2]) * hz }'
+# Machine-wide clock ticks: stolen by the hypervisor, and all (idle included; /proc/stat).
+machine_ticks() { awk '/^cpu / {print $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
+# CPU ticks used so far by every process except this script (with all it waited for: wrk) and
+# OURS: utime+stime+cutime+cstime, so processes that start and end inside a window count too
+# (their time moves into their parent's cutime).
+others_ticks() {
+    # shellcheck disable=SC2086
+    python3 - "$$" $OURS <<'EOF'
+import os, sys
+skip = set(sys.argv[1:]) | {str(os.getpid()), str(os.getppid())}
+total = 0
+for pid in os.listdir("/proc"):
+    if not pid.isdigit() or pid in skip:
+        continue
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+    except OSError:
+        continue
+    total += sum(int(x) for x in stat[stat.rindex(")") + 2:].split()[11:15])
+print(total)
+EOF
 }
 
 # Waits (up to QUIET_WAIT seconds) until, over one second, processes other than ours use less than
 # 15% of all cores.
 wait_quiet() {
-    local deadline=$((SECONDS + QUIET_WAIT)) next_log=$SECONDS m0 all0 o0 m1 all1 o1 others
+    local deadline=$((SECONDS + QUIET_WAIT)) next_log=$SECONDS all0 o0 all1 o1 others
     while :; do
         check_alive
-        # shellcheck disable=SC2086
-        o0=$(cpu_ticks $OURS)
-        read -r m0 _ all0 < <(machine_ticks)
+        o0=$(others_ticks)
+        read -r _ all0 < <(machine_ticks)
         sleep 1
-        # shellcheck disable=SC2086
-        o1=$(cpu_ticks $OURS)
-        read -r m1 _ all1 < <(machine_ticks)
-        others=$(((m1 - m0 - (o1 - o0)) * 100 / (all1 - all0)))
+        o1=$(others_ticks)
+        read -r _ all1 < <(machine_ticks)
+        others=$(((o1 - o0) * 100 / (all1 - all0)))
         ((others < 15)) && return 0
         if ((SECONDS >= deadline)); then
             log "machine still busy (others use ${others}%); measuring anyway"
@@ -399,18 +411,18 @@ for rep in $(seq "$REPS"); do
         wait_quiet
         run_wrk "$target" "$WARMUP" "$OUT/raw/warmup-$target-$rep.txt"
         # shellcheck disable=SC2086 # PID lists split on purpose
-        read -r p0 b0 o0 w0 < <(echo "$(cpu_ticks ${SERVER_PIDS[$target]}) $(cpu_ticks "$BACKEND_PID")" \
-            "$(cpu_ticks $OURS) $(children_ticks)")
-        read -r m0 st0 all0 < <(machine_ticks)
+        read -r p0 b0 < <(echo "$(cpu_ticks ${SERVER_PIDS[$target]}) $(cpu_ticks "$BACKEND_PID")")
+        o0=$(others_ticks)
+        read -r st0 all0 < <(machine_ticks)
         run_wrk "$target" "$DURATION" "$OUT/raw/$target-$rep.txt"
         check_alive
-        read -r m1 st1 all1 < <(machine_ticks)
+        read -r st1 all1 < <(machine_ticks)
+        o1=$(others_ticks)
         # shellcheck disable=SC2086
-        read -r p1 b1 o1 w1 < <(echo "$(cpu_ticks ${SERVER_PIDS[$target]}) $(cpu_ticks "$BACKEND_PID")" \
-            "$(cpu_ticks $OURS) $(children_ticks)")
+        read -r p1 b1 < <(echo "$(cpu_ticks ${SERVER_PIDS[$target]}) $(cpu_ticks "$BACKEND_PID")")
         # proxy, backend, then the share of all CPUs used by other processes and stolen (percent).
         echo "$((p1 - p0)) $((b1 - b0))" \
-            "$(((m1 - m0 - (o1 - o0) - (w1 - w0)) * 100 / (all1 - all0)))" \
+            "$(((o1 - o0) * 100 / (all1 - all0)))" \
             "$(((st1 - st0) * 100 / (all1 - all0)))" >"$OUT/raw/$target-$rep.cpu"
         log "rep $rep $target: $(awk '/^Requests\/sec/ {print $2}' "$OUT/raw/$target-$rep.txt") req/s" \
             "(CPU used by others $(cut -d' ' -f3 "$OUT/raw/$target-$rep.cpu")%," \
