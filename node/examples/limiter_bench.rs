@@ -109,9 +109,9 @@ fn thread_cpu_ns() -> u64 {
         .unwrap_or(0)
 }
 
-/// Runs `case` on `threads` threads for `time`: (admits per wall second, admits per CPU second),
-/// summed over threads.
-fn run(case: Case, threads: usize, time: Duration) -> (f64, f64) {
+/// Runs `case` on `threads` threads for `time`: admits per wall second and per CPU second, and
+/// how many of the threads ran at once on average (CPU time / wall time).
+fn run(case: Case, threads: usize, time: Duration) -> (f64, f64, f64) {
     let limiter = Arc::new(LocalLimiter::default());
     let locked = Arc::new(Locked(Mutex::new((
         f64::from(OPEN.burst_limit),
@@ -158,7 +158,8 @@ fn run(case: Case, threads: usize, time: Duration) -> (f64, f64) {
     }
     let admits = total.load(Ordering::Relaxed) as f64;
     let cpu_seconds = cpu.load(Ordering::Relaxed) as f64 / 1e9;
-    (admits / began.elapsed().as_secs_f64(), admits / cpu_seconds)
+    let wall = began.elapsed().as_secs_f64();
+    (admits / wall, admits / cpu_seconds, cpu_seconds / wall)
 }
 
 fn main() {
@@ -220,15 +221,15 @@ fn main() {
             "one",
         ),
     ];
-    println!("| case | threads | buckets | admits/s (wall) | admits per CPU-second |");
-    println!("|---|---:|---|---:|---:|");
+    println!("| case | threads | buckets | admits/s (wall) | per CPU-second | CPUs busy |");
+    println!("|---|---:|---|---:|---:|---:|");
     for (name, case, threads, buckets) in cases {
         if !name.contains(&only) {
             continue;
         }
-        let (wall, cpu) = run(case, threads, time);
+        let (wall, cpu, busy) = run(case, threads, time);
         println!(
-            "| {name} | {threads} | {buckets} | {:.1} M | {:.1} M |",
+            "| {name} | {threads} | {buckets} | {:.1} M | {:.1} M | {busy:.2} |",
             wall / 1e6,
             cpu / 1e6
         );

@@ -11,6 +11,8 @@ use edgeway_shared::ThrottleSettings;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 const NANOS_PER_SECOND: f64 = 1e9;
+/// The TAT of a bucket dropped from its map: threads that still hold it must look it up again.
+const EVICTED: u64 = u64::MAX;
 
 /// A bucket's rate and capacity in nanoseconds of the limiter's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,34 +47,42 @@ pub enum Take {
     Refused { retry_in: u64, full_in: u64 },
 }
 
+/// One cache line per bucket: buckets of different keys in one map shard are written by
+/// different threads.
 #[derive(Debug, Default)]
+#[repr(align(64))]
 pub struct Bucket {
     /// Theoretical arrival time, nanoseconds on the limiter's clock; 0 (or any past time) = full.
     tat: AtomicU64,
 }
 
 impl Bucket {
-    /// Takes one token at `now`, or says when one will be there.
-    pub fn take(&self, gcra: &Gcra, now: u64) -> Take {
+    /// Takes one token at `now`, or says when one will be there; `None` if the bucket was
+    /// evicted (it was full; its key's current bucket is in the map).
+    pub fn take(&self, gcra: &Gcra, now: u64) -> Option<Take> {
         let mut tat = self.tat.load(Ordering::Acquire);
         loop {
-            let next = tat.max(now).saturating_add(gcra.interval);
+            if tat == EVICTED {
+                return None;
+            }
+            // Never up to the eviction mark, whatever the settings.
+            let next = tat.max(now).saturating_add(gcra.interval).min(EVICTED - 1);
             let used = next - now;
             if used > gcra.tolerance {
-                return Take::Refused {
+                return Some(Take::Refused {
                     retry_in: used - gcra.tolerance,
                     full_in: tat.saturating_sub(now),
-                };
+                });
             }
             match self
                 .tat
                 .compare_exchange_weak(tat, next, Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => {
-                    return Take::Admitted {
+                    return Some(Take::Admitted {
                         remaining: (gcra.tolerance - used) / gcra.interval,
                         full_in: used,
-                    };
+                    });
                 }
                 Err(current) => tat = current,
             }
@@ -80,18 +90,34 @@ impl Bucket {
     }
 
     /// Returns the token a take admitted, when a later limit refused the request: a refused
-    /// request uses nothing.
-    pub fn give_back(&self, gcra: &Gcra) {
-        let _ = self
-            .tat
+    /// request uses nothing. False if the bucket was evicted (and so was full anyway).
+    pub fn give_back(&self, gcra: &Gcra) -> bool {
+        self.tat
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |tat| {
-                Some(tat.saturating_sub(gcra.interval))
-            });
+                (tat != EVICTED).then(|| tat.saturating_sub(gcra.interval))
+            })
+            .is_ok()
     }
 
-    /// Full at `now`: dropping it would change nothing.
-    pub fn is_full(&self, now: u64) -> bool {
-        self.tat.load(Ordering::Acquire) <= now
+    /// Marks the bucket evicted if it is full at `now` (dropping it then changes nothing); a
+    /// take racing with this either comes first (and the bucket stays) or sees the mark.
+    pub fn evict(&self, now: u64) -> bool {
+        let mut tat = self.tat.load(Ordering::Acquire);
+        loop {
+            if tat == EVICTED {
+                return true;
+            }
+            if tat > now {
+                return false;
+            }
+            match self
+                .tat
+                .compare_exchange_weak(tat, EVICTED, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return true,
+                Err(current) => tat = current,
+            }
+        }
     }
 }
 
@@ -112,7 +138,7 @@ mod tests {
     /// How many takes at `now` are admitted before the first refusal.
     fn drain(bucket: &Bucket, g: &Gcra, now: u64) -> u64 {
         let mut n = 0;
-        while let Take::Admitted { .. } = bucket.take(g, now) {
+        while let Some(Take::Admitted { .. }) = bucket.take(g, now) {
             n += 1;
         }
         n
@@ -165,17 +191,17 @@ mod tests {
         let (b, g) = (Bucket::default(), gcra(2.0, 3));
         let remaining: Vec<u64> = (0..3)
             .map(|_| match b.take(&g, 0) {
-                Take::Admitted { remaining, .. } => remaining,
+                Some(Take::Admitted { remaining, .. }) => remaining,
                 other => panic!("{other:?}"),
             })
             .collect();
         assert_eq!(remaining, [2, 1, 0]);
         assert_eq!(
             b.take(&g, S / 4),
-            Take::Refused {
+            Some(Take::Refused {
                 retry_in: S / 4,
                 full_in: 3 * S / 2 - S / 4
-            }
+            })
         );
     }
 
@@ -183,19 +209,31 @@ mod tests {
     fn a_token_given_back_can_be_taken_again() {
         let (b, g) = (Bucket::default(), gcra(1.0, 2));
         assert_eq!(drain(&b, &g, 0), 2);
-        b.give_back(&g);
+        assert!(b.give_back(&g));
         assert_eq!(drain(&b, &g, 0), 1);
-        assert!(!b.is_full(0));
-        assert!(b.is_full(2 * S));
+        assert!(!b.evict(0), "not full: it keeps its state");
+        assert!(b.evict(2 * S));
+        assert_eq!(b.take(&g, 2 * S), None);
+        assert!(!b.give_back(&g), "an evicted bucket stays evicted");
+        assert_eq!(b.take(&g, 3 * S), None);
     }
 
     #[test]
     fn extreme_settings_neither_overflow_nor_divide_by_zero() {
         let (b, g) = (Bucket::default(), gcra(1e15, u32::MAX));
         assert_eq!(g.interval, 1);
-        assert!(matches!(b.take(&g, u64::MAX - 1), Take::Admitted { .. }));
+        assert!(matches!(
+            b.take(&g, u64::MAX - 2),
+            Some(Take::Admitted { .. })
+        ));
         let (b, g) = (Bucket::default(), gcra(1e-12, u32::MAX));
-        assert!(matches!(b.take(&g, 0), Take::Admitted { .. }));
+        for _ in 0..100 {
+            assert!(matches!(b.take(&g, 0), Some(Take::Admitted { .. })));
+        }
+        assert!(
+            !b.evict(u64::MAX - 2),
+            "a saturated bucket is not taken for evicted"
+        );
     }
 
     /// Threads race on one bucket while the clock steps forward; after every step they take

@@ -1,15 +1,16 @@
 //! The embedded limiter: every bucket and quota counter in this process. Buckets are GCRA
-//! atomics found in a sharded map (the node-wide bucket is a field of its own); quota counters
-//! are packed atomics. Time for buckets comes from tokio's clock (so tests can pause it), the
+//! atomics found through each thread's handles, else in a sharded map (the node-wide bucket is
+//! a field of its own); quota counters are packed atomics. Time for buckets comes from tokio's clock (so tests can pause it), the
 //! calendar for quotas from a [`WallClock`].
 
 use super::bucket::{Bucket, Gcra, Take};
 use super::calendar::{DAY_MS, SystemClock, WallClock, period_at};
+use super::handles;
 use super::limiter::{
     Admission, Admit, LimitKind, Limiter, QuotaStanding, Scope, Standing, Verdict,
 };
 use super::quota::{DayUsage, HISTORY_DAYS, KeyUsage};
-use super::shards::{Fingerprinter, ShardedMap};
+use super::shards::{Fingerprinter, Padded, ShardedMap};
 use edgeway_shared::QuotaSettings;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,8 +19,11 @@ use std::time::Duration;
 pub struct LocalLimiter {
     epoch: tokio::time::Instant,
     pub(super) clock: Arc<dyn WallClock>,
-    node: Bucket,
-    buckets: ShardedMap<Bucket>,
+    /// Written by every request: alone on its cache lines, away from the fields they read.
+    node: Padded<Bucket>,
+    pub(super) buckets: ShardedMap<Arc<Bucket>>,
+    /// This limiter's name in the threads' bucket handles.
+    owner: u64,
     pub(super) usage: ShardedMap<KeyUsage>,
     fingerprints: Fingerprinter,
     /// One save at a time (the periodic one may still run when shutdown saves).
@@ -37,8 +41,9 @@ impl LocalLimiter {
         LocalLimiter {
             epoch: tokio::time::Instant::now(),
             clock,
-            node: Bucket::default(),
+            node: Padded::default(),
             buckets: ShardedMap::default(),
+            owner: handles::new_owner(),
             usage: ShardedMap::default(),
             fingerprints: Fingerprinter::default(),
             saving: std::sync::Mutex::default(),
@@ -50,13 +55,34 @@ impl LocalLimiter {
         self.epoch.elapsed().as_nanos() as u64
     }
 
-    fn bucket<R>(&self, scope: &Scope<'_>, f: impl FnOnce(&Bucket) -> R) -> R {
-        match scope {
-            Scope::Node => f(&self.node),
-            other => self
-                .buckets
-                .with(self.fingerprints.of(other), Bucket::default, f),
+    /// Runs `act` on the bucket of `scope`: through this thread's handle when it has one, else
+    /// found (or made) in the map and kept as a handle. `act` answers `None` when the bucket
+    /// turns out evicted; then the key's current bucket is looked up.
+    fn on_bucket<R>(&self, scope: &Scope<'_>, act: impl Fn(&Bucket) -> Option<R>) -> R {
+        if let Scope::Node = scope
+            && let Some(done) = act(&self.node)
+        {
+            return done;
         }
+        let key = self.fingerprints.of(scope);
+        match handles::with(self.owner, key, &act) {
+            Some(Some(done)) => return done,
+            Some(None) => handles::forget(self.owner, key),
+            None => {}
+        }
+        loop {
+            let bucket = self.buckets.with(key, Arc::default, Arc::clone);
+            if let Some(done) = act(&bucket) {
+                handles::keep(self.owner, key, bucket);
+                return done;
+            }
+            // Evicted between the lookup and `act`: the sweep removes it; make sure, then retry.
+            self.buckets.remove_if(key, |b| Arc::ptr_eq(b, &bucket));
+        }
+    }
+
+    fn take(&self, scope: &Scope<'_>, gcra: &Gcra, now: u64) -> Take {
+        self.on_bucket(scope, |b| b.take(gcra, now))
     }
 
     pub(super) fn usage_key(&self, plan: &str, key: &str) -> u128 {
@@ -69,7 +95,7 @@ impl LocalLimiter {
         for (i, limit) in admission.limits.iter().enumerate() {
             let gcra = Gcra::new(&limit.settings);
             let kind = limit.scope.kind();
-            match self.bucket(&limit.scope, |b| b.take(&gcra, now)) {
+            match self.take(&limit.scope, &gcra, now) {
                 Take::Admitted { remaining, full_in } => tighten(
                     &mut tightest,
                     Standing {
@@ -140,7 +166,7 @@ impl LocalLimiter {
     fn give_back(&self, admission: &Admission<'_>, taken: usize) {
         for limit in &admission.limits[..taken] {
             let gcra = Gcra::new(&limit.settings);
-            self.bucket(&limit.scope, |b| b.give_back(&gcra));
+            self.on_bucket(&limit.scope, |b| b.give_back(&gcra).then_some(()));
         }
     }
 
@@ -148,7 +174,7 @@ impl LocalLimiter {
     /// whole history window (its quota period is over). Memory stays bounded by what is in use.
     pub fn sweep(&self) {
         let now = self.now();
-        self.buckets.retain(|b| !b.is_full(now));
+        self.buckets.retain(|b| !b.evict(now));
         let today = self.clock.now_ms().div_euclid(DAY_MS);
         self.usage
             .retain(|u| u.last_day().is_some_and(|d| d > today - HISTORY_DAYS));

@@ -4,6 +4,9 @@
 
 mod bucket;
 pub mod calendar;
+#[cfg(test)]
+mod concurrency;
+mod handles;
 mod limiter;
 mod local;
 mod persist;

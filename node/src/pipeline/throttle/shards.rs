@@ -45,14 +45,27 @@ impl Hasher for PassThrough {
 
 type Shard<V> = HashMap<u128, V, BuildHasherDefault<PassThrough>>;
 
+/// Keeps what it holds on cache lines of its own (two, for the adjacent-line prefetcher), so
+/// threads writing different shards' locks, or different buckets, do not slow each other.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub struct Padded<T>(pub T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 pub struct ShardedMap<V> {
-    shards: Box<[RwLock<Shard<V>>]>,
+    shards: Box<[Padded<RwLock<Shard<V>>>]>,
 }
 
 impl<V> Default for ShardedMap<V> {
     fn default() -> Self {
         ShardedMap {
-            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            shards: (0..SHARDS).map(|_| Padded::default()).collect(),
         }
     }
 }
@@ -85,6 +98,14 @@ impl<V> ShardedMap<V> {
     /// Runs `f` on the value of `key` if there is one.
     pub fn get<R>(&self, key: u128, f: impl FnOnce(&V) -> R) -> Option<R> {
         self.read(key).get(&key).map(f)
+    }
+
+    /// Removes the value of `key` if `pred` holds for it.
+    pub fn remove_if(&self, key: u128, pred: impl FnOnce(&V) -> bool) {
+        let mut shard = self.write(key);
+        if shard.get(&key).is_some_and(pred) {
+            shard.remove(&key);
+        }
     }
 
     /// Keeps the values `keep` says to keep; one shard locked at a time.
