@@ -173,19 +173,19 @@ fn main() {
         ("node-wide bucket (one atomic)", Case::Node, 1, "–"),
         ("node-wide bucket (one atomic)", Case::Node, 2, "one"),
         (
-            "stage bucket (sharded map + atomic)",
+            "stage bucket (handle or sharded map, then one atomic)",
             Case::Stage { distinct: false },
             1,
             "–",
         ),
         (
-            "stage bucket (sharded map + atomic)",
+            "stage bucket (handle or sharded map, then one atomic)",
             Case::Stage { distinct: false },
             2,
             "one",
         ),
         (
-            "stage bucket (sharded map + atomic)",
+            "stage bucket (handle or sharded map, then one atomic)",
             Case::Stage { distinct: true },
             2,
             "distinct",
@@ -209,13 +209,13 @@ fn main() {
             "two keys (node bucket shared)",
         ),
         (
-            "baseline: token bucket behind one global Mutex",
+            "baseline: token bucket behind one global `Mutex`",
             Case::Mutex,
             1,
             "–",
         ),
         (
-            "baseline: token bucket behind one global Mutex",
+            "baseline: token bucket behind one global `Mutex`",
             Case::Mutex,
             2,
             "one",

@@ -256,3 +256,34 @@ async fn plans_without_a_quota_count_use_but_refuse_quota_updates() {
     assert!(!objects.contains("usage_plan_key"), "{objects}");
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_change_cannot_put_a_key_in_two_plans_for_one_stage() {
+    let node = keyed_node().await;
+    let stages = |names: &[&str]| {
+        names
+            .iter()
+            .map(|s| json!({ "api_id": "keyed", "stage": s }))
+            .collect::<Vec<_>>()
+    };
+    let prod = json!({ "id": "prod-plan", "name": "p", "api_stages": stages(&["prod"]) });
+    plan_with_keys(&node, prod, &["erin"]).await;
+    let dev = json!({ "id": "dev-plan", "name": "d", "api_stages": stages(&["dev"]) });
+    let (status, _) = node.admin.post("/usageplans", &dev).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = node
+        .admin
+        .post("/usageplans/dev-plan/keys", &json!({ "key_id": "erin" }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let widened = json!({ "name": "d", "api_stages": stages(&["dev", "prod"]) });
+    let (status, body) = node.admin.put("/usageplans/dev-plan", &widened).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("api key erin is already in usage plan prod-plan"),
+        "{message}"
+    );
+    node.shutdown().await;
+}

@@ -129,6 +129,14 @@ pub(super) fn check(view: &State, object: &Object) -> Result<()> {
             for stage in &plan.api_stages {
                 stored_api(view, &stage.api_id)?;
             }
+            // A changed plan must not put one of its keys in two plans for a stage.
+            let keys = view.values().filter_map(|r| match &r.object {
+                Some(Object::UsagePlanKey(k)) if k.plan_id == plan.id => Some(&k.key_id),
+                _ => None,
+            });
+            for key in keys {
+                one_plan_per_stage(view, plan, key)?;
+            }
         }
         Object::UsagePlanKey(plan_key) => check_plan_key(view, plan_key)?,
         Object::Deployment(_) => {
@@ -152,8 +160,13 @@ fn check_plan_key(view: &State, plan_key: &edgeway_shared::UsagePlanKey) -> Resu
     must_exist(view, ObjectKind::ApiKey, &plan_key.key_id, || {
         format!("api key {}", plan_key.key_id)
     })?;
+    one_plan_per_stage(view, plan, &plan_key.key_id)
+}
+
+/// `key_id`, in `plan`, is in no other plan that covers one of `plan`'s stages.
+fn one_plan_per_stage(view: &State, plan: &edgeway_shared::UsagePlan, key_id: &str) -> Result<()> {
     let plans_of_key = view.values().filter_map(|r| match &r.object {
-        Some(Object::UsagePlanKey(k)) if k.key_id == plan_key.key_id && k.plan_id != plan.id => {
+        Some(Object::UsagePlanKey(k)) if k.key_id == key_id && k.plan_id != plan.id => {
             Some(&k.plan_id)
         }
         _ => None,
@@ -169,8 +182,8 @@ fn check_plan_key(view: &State, plan_key: &edgeway_shared::UsagePlanKey) -> Resu
         });
         if let Some(s) = shared {
             return Err(ControlError::Conflict(format!(
-                "api key {} is already in usage plan {}, which also covers {}/{}",
-                plan_key.key_id, other.id, s.api_id, s.stage
+                "api key {key_id} is already in usage plan {}, which also covers {}/{}",
+                other.id, s.api_id, s.stage
             )));
         }
     }

@@ -377,3 +377,14 @@ async fn saved_quotas_survive_a_restart() {
         Err(PersistError::Damaged { .. })
     ));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_damaged_usage_file_is_set_aside_and_counting_starts_afresh() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(USAGE_FILE), b"{\"version\": 1, \"keys\": [").unwrap();
+    let limits = Embedded::start(dir.path()).expect("a damaged file does not stop the node");
+    assert_eq!(limits.limiter.usage_count(), 0);
+    assert!(dir.path().join("usage.json.damaged").exists());
+    limits.stop().await;
+    assert!(dir.path().join(USAGE_FILE).exists(), "saved again at stop");
+}
