@@ -53,7 +53,20 @@ pub async fn route(
             })
             .await
         }
-        (&Method::GET, [id, "keys"]) => {
+        (_, [id, "keys", rest @ ..]) => keys(ctx, method, id, rest, body).await,
+        (&Method::GET, [id, "usage"]) => usage(ctx, id, query),
+        _ => Err(not_found(format!(
+            "{method} /usageplans/{}",
+            segments.join("/")
+        ))),
+    }
+}
+
+/// `/usageplans/{id}/keys[/{key_id}[/usage]]`.
+async fn keys(ctx: Ctx<'_>, method: &Method, id: &str, rest: &[&str], body: Bytes) -> Reply {
+    let control = ctx.control;
+    match (method, rest) {
+        (&Method::GET, []) => {
             let plan = plan(control, id)?;
             let keys: Vec<PlanKeyInfo> = key_ids(control, id)
                 .iter()
@@ -61,7 +74,7 @@ pub async fn route(
                 .collect();
             Ok(json_response(200, &keys))
         }
-        (&Method::POST, [id, "keys"]) => {
+        (&Method::POST, []) => {
             let request: PlanKeyRequest = parse(&body)?;
             let plan_key = UsagePlanKey {
                 plan_id: id.to_string(),
@@ -69,14 +82,14 @@ pub async fn route(
             };
             create(control, Object::UsagePlanKey(plan_key)).await
         }
-        (&Method::GET, [id, "keys", key_id]) => {
+        (&Method::GET, [key_id]) => {
             let plan = plan(control, id)?;
             attached(control, id, key_id)?;
             let info = key_info(ctx, &plan, key_id)
                 .ok_or_else(|| not_found(format!("api key {key_id}")))?;
             Ok(json_response(200, &info))
         }
-        (&Method::DELETE, [id, "keys", key_id]) => {
+        (&Method::DELETE, [key_id]) => {
             attached(control, id, key_id)?;
             control
                 .delete(ObjectKind::UsagePlanKey, &format!("{id}/{key_id}"))
@@ -87,38 +100,40 @@ pub async fn route(
                 &serde_json::json!({ "deleted": deleted }),
             ))
         }
-        (&Method::PATCH, [id, "keys", key_id, "usage"]) => {
-            let plan = plan(control, id)?;
-            attached(control, id, key_id)?;
-            let update: UsageUpdate = parse(&body)?;
-            let quota = plan.quota.as_ref().ok_or_else(|| {
-                Failure(
-                    StatusCode::CONFLICT,
-                    "no_quota",
-                    format!("usage plan {id} has no quota to update"),
-                )
-            })?;
-            let remaining = match (update.remaining, update.reset) {
-                (Some(n), false) => Some(n),
-                (None, true) => None,
-                _ => {
-                    return Err(bad_request(
-                        "give either \"remaining\": N or \"reset\": true",
-                    ));
-                }
-            };
-            ctx.limiter
-                .set_quota_remaining(id, key_id, quota, remaining);
-            let info = key_info(ctx, &plan, key_id)
-                .ok_or_else(|| not_found(format!("api key {key_id}")))?;
-            Ok(json_response(200, &info))
-        }
-        (&Method::GET, [id, "usage"]) => usage(ctx, id, query),
+        (&Method::PATCH, [key_id, "usage"]) => update_usage(ctx, id, key_id, &body),
         _ => Err(not_found(format!(
-            "{method} /usageplans/{}",
-            segments.join("/")
+            "{method} /usageplans/{id}/keys/{}",
+            rest.join("/")
         ))),
     }
+}
+
+/// AWS UpdateUsage: what is left of the current quota period.
+fn update_usage(ctx: Ctx<'_>, id: &str, key_id: &str, body: &Bytes) -> Reply {
+    let plan = plan(ctx.control, id)?;
+    attached(ctx.control, id, key_id)?;
+    let update: UsageUpdate = parse(body)?;
+    let quota = plan.quota.as_ref().ok_or_else(|| {
+        Failure(
+            StatusCode::CONFLICT,
+            "no_quota",
+            format!("usage plan {id} has no quota to update"),
+        )
+    })?;
+    let remaining = match (update.remaining, update.reset) {
+        (Some(n), false) => Some(n),
+        (None, true) => None,
+        _ => {
+            return Err(bad_request(
+                "give either \"remaining\": N or \"reset\": true",
+            ));
+        }
+    };
+    ctx.limiter
+        .set_quota_remaining(id, key_id, quota, remaining);
+    let info =
+        key_info(ctx, &plan, key_id).ok_or_else(|| not_found(format!("api key {key_id}")))?;
+    Ok(json_response(200, &info))
 }
 
 fn plan(control: &Control, id: &str) -> Result<UsagePlan, Failure> {
