@@ -72,7 +72,8 @@ pub struct UsagePlan {
 pub struct PlanStage {
     pub api_id: String,
     pub stage: String,
-    /// Per-route overrides of the plan throttle, by route key (`GET /pets/{id}`).
+    /// Per-route throttles for each key of the plan, by route key (`GET /pets/{id}`). They
+    /// apply before the plan throttle, not instead of it: a request passes both.
     #[serde(default)]
     pub route_throttles: BTreeMap<String, ThrottleSettings>,
 }
