@@ -281,3 +281,38 @@ async fn truststores_and_client_certificate_mappings_are_validated() {
     );
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_authorizers_see_the_client_certificate() {
+    use edgeway_tests::auth::Stub;
+    let s = setup().await;
+    let authorizer = Stub::serving(json!({ "isAuthorized": true })).await;
+    let mut doc = whoami(&s.backend);
+    doc["authorizers"] = json!([{
+        "id": "gate", "type": "request", "uri": authorizer.url("/authorize"),
+        "identity_source": ["$context.sourceIp"], "result_ttl_seconds": 0,
+    }]);
+    doc["routes"][0]["authorizer_id"] = json!("gate");
+    s.node.admin.apply(&doc).await;
+
+    let alice = s.clients.client_leaf("alice", "Example Clients");
+    let (_, reply) = whoami_on(s.addr(), SECURE, s.as_client(Some(&alice)), SECURE)
+        .await
+        .expect("mTLS with a trusted client certificate");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let events = authorizer.received();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let cert = &events[0]["requestContext"]["identity"]["clientCert"];
+    assert_eq!(
+        cert["subjectDN"], "CN=alice, O=Example Clients",
+        "{}",
+        events[0]
+    );
+    assert_eq!(cert["issuerDN"], "CN=edgeway client CA");
+    assert!(
+        cert["validity"]["notAfter"]
+            .as_str()
+            .is_some_and(|t| t.ends_with(" GMT"))
+    );
+    s.node.shutdown().await;
+}

@@ -130,6 +130,7 @@ impl Gateway {
             params: &routed.params,
             headers: &headers,
             source_ip,
+            client_cert: client_cert.as_deref(),
         };
         let stage = &resolved.stage;
         let mut principal =

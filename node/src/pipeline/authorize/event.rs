@@ -22,6 +22,8 @@ pub fn request(
 ) -> Value {
     let source_ip = request.source_ip.to_string();
     let method = request.method.as_str();
+    // AWS puts the mTLS certificate in identity (REST) and in authentication (HTTP APIs).
+    let client_cert = request.client_cert.map(client_cert);
     json!({
         "type": "REQUEST",
         "version": "2.0",
@@ -50,9 +52,19 @@ pub fn request(
             "path": request.path,
             "resourcePath": resource(target.route_key),
             "routeKey": target.route_key,
-            "identity": { "sourceIp": source_ip },
+            "identity": { "sourceIp": source_ip, "clientCert": client_cert },
+            "authentication": client_cert.as_ref().map(|c| json!({ "clientCert": c })),
             "http": { "method": method, "path": request.path, "sourceIp": source_ip },
         },
+    })
+}
+
+fn client_cert(cert: &crate::tls::ClientCert) -> Value {
+    json!({
+        "subjectDN": cert.subject_dn,
+        "issuerDN": cert.issuer_dn,
+        "serialNumber": cert.serial_number,
+        "validity": { "notBefore": cert.not_before, "notAfter": cert.not_after },
     })
 }
 
@@ -125,6 +137,7 @@ mod tests {
             params: &params,
             headers: &headers,
             source_ip: "192.0.2.9".parse().unwrap(),
+            client_cert: None,
         };
         let variables = BTreeMap::from([("env".to_string(), "prod".to_string())]);
         let target = Target {
@@ -147,5 +160,28 @@ mod tests {
         assert_eq!(event["routeKey"], "GET /pets/{id}");
         assert_eq!(event["resource"], "/pets/{id}");
         assert_eq!(token("Bearer x", "arn:x")["authorizationToken"], "Bearer x");
+        assert!(event["requestContext"]["identity"]["clientCert"].is_null());
+
+        let cert = crate::tls::ClientCert {
+            subject_dn: "CN=alice, O=Example".into(),
+            issuer_dn: "CN=Example CA".into(),
+            serial_number: "1f:03".into(),
+            not_before: "May 28 12:30:02 2019 GMT".into(),
+            not_after: "May 28 12:30:02 2029 GMT".into(),
+            domain: "m.test".into(),
+            truststore: [0; 32],
+        };
+        let with_cert = RequestView {
+            client_cert: Some(&cert),
+            ..view
+        };
+        let event = request(&with_cert, &target, "arn:x", &[]);
+        let identity = &event["requestContext"]["identity"]["clientCert"];
+        assert_eq!(identity["subjectDN"], "CN=alice, O=Example");
+        assert_eq!(identity["validity"]["notAfter"], "May 28 12:30:02 2029 GMT");
+        assert_eq!(
+            event["requestContext"]["authentication"]["clientCert"],
+            *identity
+        );
     }
 }

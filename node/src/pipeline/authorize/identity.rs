@@ -100,6 +100,7 @@ mod tests {
             params: &[],
             headers: &headers,
             source_ip: "192.0.2.1".parse().unwrap(),
+            client_cert: None,
         };
         let vars = BTreeMap::from([("tenant".to_string(), "t1".to_string())]);
         let sources = compile(

@@ -54,6 +54,8 @@ pub struct RequestView<'a> {
     pub params: &'a [Param<'a>],
     pub headers: &'a http::HeaderMap,
     pub source_ip: IpAddr,
+    /// The mTLS client certificate, verified for this request's host.
+    pub client_cert: Option<&'a crate::tls::ClientCert>,
 }
 
 pub async fn authorize(
