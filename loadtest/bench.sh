@@ -4,8 +4,9 @@
 # Measures with wrk (HTTP/1.1 keep-alive, ~90-byte JSON answer), interleaved and repeated:
 #   backend        bench-backend alone (loadtest/src/bin/bench-backend.rs)
 #   nginx          nginx, 1 worker, plain reverse proxy to the backend (upstream keep-alive)
-#   hyper-proxy    a bare hyper reverse proxy (loadtest/examples/hyper-proxy.rs): the floor of
-#                  Edgeway's stack (tokio + hyper server + hyper-util pooled client), no gateway
+#   hyper-proxy    a bare hyper reverse proxy (loadtest/examples/hyper-proxy.rs --per-core): the
+#                  floor of Edgeway's stack (a current-thread tokio runtime per core on SO_REUSEPORT,
+#                  hyper server, hyper-util pooled client per thread), no gateway pipeline
 #   edgeway-proxy  Edgeway, http_proxy route to the same backend
 #   edgeway-mock   Edgeway, mock route (answered by the gateway, no backend)
 # and, before any load: Edgeway's time from process start to /ready answering 200, and idle RSS.
@@ -40,7 +41,7 @@ while (($#)); do
         --threads) THREADS=$2; shift ;;
         --out) OUT=$2; shift ;;
         --quiet-wait) QUIET_WAIT=$2; shift ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -274,7 +275,7 @@ wait_http_200 "$NGINX_PORT" / 10 || die "nginx did not answer (see $OUT/nginx/er
 
 # --- bare hyper proxy ----------------------------------------------------------------------------
 log "starting hyper-proxy on 127.0.0.1:$HYPER_PORT"
-"$HYPER_PROXY" "127.0.0.1:$HYPER_PORT" "http://127.0.0.1:$BACKEND_PORT" >"$OUT/hyper-proxy.log" 2>&1 &
+"$HYPER_PROXY" "127.0.0.1:$HYPER_PORT" "http://127.0.0.1:$BACKEND_PORT" --per-core >"$OUT/hyper-proxy.log" 2>&1 &
 HYPER_PID=$!
 PIDS+=("$HYPER_PID")
 wait_http_200 "$HYPER_PORT" / 10 || die "hyper-proxy did not answer (see $OUT/hyper-proxy.log)"
