@@ -67,7 +67,8 @@ impl Clock {
     }
 }
 
-fn wall_millis() -> u64 {
+/// Milliseconds since the Unix epoch by the wall clock (0 if it is before 1970).
+pub fn wall_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)

@@ -15,7 +15,6 @@ use edgeway_shared::{ApiKey, Object, ObjectKind};
 use http::{Method, StatusCode};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 mod import;
 
@@ -169,12 +168,7 @@ pub fn generate_value() -> String {
         .collect()
 }
 
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub use edgeway_shared::version::wall_millis as now_ms;
 
 #[cfg(test)]
 mod tests {

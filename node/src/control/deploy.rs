@@ -9,7 +9,6 @@ use edgeway_shared::{
     Api, ApiKind, Authorizer, Deployment, Integration, Object, ObjectKey, ObjectKind, Route, Stage,
 };
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// An API's contents as they will be once `pending` is stored.
 struct Contents {
@@ -86,10 +85,7 @@ impl Contents {
             id: new_id(),
             api_id: self.api.id.clone(),
             description,
-            created_at: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(0),
+            created_at: edgeway_shared::version::wall_millis(),
             api: self.api.clone(),
             routes: self.routes.clone(),
             integrations: self.integrations.clone(),
