@@ -1,10 +1,22 @@
-//! `edgeway-load`: Edgeway's load generator. Its first version arrives with the global
-//! throttles work; until then BENCHMARKS.md uses wrk, and this binary says so.
+//! `edgeway-load`: see the library (`edgeway_load`) for what it does and README.md
+//! ("Load-test") for how to use it.
 
-fn main() {
-    eprintln!(
-        "edgeway-load {}: not built yet. loadtest/bench.sh measures with wrk (see BENCHMARKS.md).",
-        env!("CARGO_PKG_VERSION")
-    );
-    std::process::exit(2);
+use anyhow::Context;
+use clap::Parser;
+use edgeway_load::cli::Args;
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let config = args.config()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(edgeway_load::run(config))?;
+    if let Some(path) = &args.report {
+        let json = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, json + "\n")
+            .with_context(|| format!("writing the report to {}", path.display()))?;
+    }
+    print!("{report}");
+    Ok(())
 }
