@@ -5,10 +5,12 @@
 mod batch;
 mod check;
 mod deploy;
+mod replicate;
 
 use check::{check, stored_api};
 
 pub use deploy::route_id;
+pub use replicate::FETCH_BATCH;
 
 use crate::snapshot::Snapshot;
 use crate::store::{Change, DiskError, State, Store};
@@ -39,6 +41,8 @@ pub struct Control {
     default_certificate: Option<Arc<rustls::sign::CertifiedKey>>,
     /// One admin write at a time: checks see the state the write will be applied to.
     writes: tokio::sync::Mutex<()>,
+    /// Counts snapshot swaps, so the cluster can tell its peers about new state.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 pub fn key(kind: ObjectKind, id: impl Into<String>) -> ObjectKey {
@@ -72,6 +76,7 @@ impl Control {
             snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
             default_certificate,
             writes: tokio::sync::Mutex::new(()),
+            changes: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -200,9 +205,20 @@ impl Control {
             return Ok(());
         }
         self.store.commit(changes).await?;
+        self.publish();
+        Ok(())
+    }
+
+    /// Compiles the stored state into a new snapshot and swaps it in.
+    fn publish(&self) {
         let snapshot = Snapshot::compile(&self.store.view(), self.default_certificate.as_ref());
         self.snapshot.store(Arc::new(snapshot));
-        Ok(())
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// Fires after every change of state, local or replicated.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 }
 

@@ -182,7 +182,7 @@ pub async fn serve<H: Handler>(
     }
 }
 
-async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+pub async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 

@@ -100,10 +100,17 @@ impl Store {
         let batch = self
             .on_disk(move |disk| disk.append(&batch).map(|_| batch))
             .await?;
+        self.apply(&batch).await;
+        Ok(batch)
+    }
+
+    /// Merges records already on disk into the state, then compacts when batches pile up.
+    /// Callers hold `writer`.
+    async fn apply(&self, batch: &[Record]) {
         let merged = {
             let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
             let mut next = State::clone(&guard);
-            for record in &batch {
+            for record in batch {
                 merge(&mut next, record.clone());
             }
             *guard = Arc::new(next);
@@ -120,7 +127,28 @@ impl Store {
         if let Err(e) = self.on_disk(compact).await {
             tracing::warn!(error = %e, "compaction failed; will retry on a later write");
         }
-        Ok(batch)
+    }
+
+    /// Stores records that other nodes wrote, keeping only those newer than what this node
+    /// holds (last writer wins), durably before they are applied. Returns the ones applied.
+    pub async fn apply_remote(&self, records: Vec<Record>) -> Result<Vec<Record>, DiskError> {
+        let _writer = self.writer.lock().await;
+        let view = self.view();
+        let newer: Vec<Record> = records
+            .into_iter()
+            .filter(|r| view.get(&r.key).is_none_or(|held| held.version < r.version))
+            .collect();
+        if newer.is_empty() {
+            return Ok(newer);
+        }
+        for record in &newer {
+            self.clock.observe(&record.version);
+        }
+        let newer = self
+            .on_disk(move |disk| disk.append(&newer).map(|_| newer))
+            .await?;
+        self.apply(&newer).await;
+        Ok(newer)
     }
 
     /// Runs blocking file work off the async threads.
