@@ -1,5 +1,9 @@
 //! Node configuration: one TOML file, validated at start with messages that name the field.
 
+mod cluster;
+
+pub use cluster::ClusterSection;
+
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -40,6 +44,9 @@ pub struct NodeConfig {
     pub limits: Limits,
     #[serde(default)]
     pub backends: Backends,
+    /// Absent: the node runs alone.
+    #[serde(default)]
+    pub cluster: Option<ClusterSection>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -259,6 +266,9 @@ impl NodeConfig {
         }
         if self.public.listen.port() != 0 && self.public.listen == self.admin.listen {
             return Err(invalid("admin.listen", "must differ from public.listen"));
+        }
+        if let Some(cluster) = &self.cluster {
+            cluster.validate(&self.node.id)?;
         }
         Ok(())
     }

@@ -4,11 +4,13 @@
 
 pub mod admin;
 pub mod body;
+pub mod cluster;
 pub mod config;
 pub mod control;
 pub mod error;
 pub mod metrics;
 pub mod node;
+pub mod peer;
 pub mod pipeline;
 pub mod snapshot;
 pub mod store;
@@ -16,4 +18,4 @@ pub mod tls;
 pub mod workers;
 
 pub use config::NodeConfig;
-pub use node::{Node, StartError};
+pub use node::{Networks, Node, StartError};

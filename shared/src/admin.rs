@@ -109,3 +109,71 @@ pub struct UsageUpdate {
     #[serde(default)]
     pub reset: bool,
 }
+
+/// One node as this node sees it through gossip: `GET /cluster/members`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterMember {
+    pub id: String,
+    /// Raised on every restart (the start time in milliseconds).
+    pub generation: u64,
+    pub region: String,
+    pub alive: bool,
+    /// `true` for the node that answered.
+    pub this_node: bool,
+    /// Gossip, peer (QUIC), public and admin addresses as the node advertises them.
+    pub addresses: MemberAddresses,
+    /// The node's heartbeat counter, and how long ago this node saw it change.
+    pub heartbeat: u64,
+    pub last_heartbeat_ms_ago: Option<u64>,
+    /// `starting`, `ready` or `draining`.
+    pub health: String,
+    /// The node's configuration state: highest object version and a hash of every version.
+    pub digest: Option<StateDigest>,
+    /// Whether its state is the same as the answering node's.
+    pub caught_up: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemberAddresses {
+    pub gossip: String,
+    #[serde(default)]
+    pub peer: Option<String>,
+    #[serde(default)]
+    pub public: Option<String>,
+    #[serde(default)]
+    pub admin: Option<String>,
+}
+
+/// A summary of a node's configuration state, small enough to gossip.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateDigest {
+    /// The highest object version, as `millis.counter@node` (empty for an empty state).
+    pub max_version: String,
+    /// XOR of a hash of every (object key, version), in hex: equal digests mean equal states.
+    pub hash: String,
+    /// Records held, tombstones included.
+    pub records: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterMembers {
+    pub cluster_id: String,
+    pub members: Vec<ClusterMember>,
+}
+
+/// `GET /cluster/status`: is this node's state the same as every live peer's?
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    pub cluster_id: String,
+    pub node: String,
+    pub region: String,
+    /// Every live peer holds exactly this node's state.
+    pub converged: bool,
+    /// This node finished its first sync with the peers it found at start.
+    pub caught_up: bool,
+    pub digest: StateDigest,
+    pub live_members: usize,
+    pub dead_members: usize,
+    /// Live peers whose state differs from this node's.
+    pub differing: Vec<String>,
+}

@@ -42,6 +42,14 @@ impl AdminClient {
         conn.fetch(request).await
     }
 
+    /// `GET path` with the right token, as text (`/metrics`).
+    pub async fn get_text(&self, path: &str) -> String {
+        let reply = self
+            .call_with(Method::GET, path, None, Some(&self.token))
+            .await;
+        String::from_utf8_lossy(&reply.body).into_owned()
+    }
+
     /// One call with the right token: status and JSON body.
     pub async fn call(
         &self,

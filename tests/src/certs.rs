@@ -59,6 +59,17 @@ impl TestCa {
         self.sign(params)
     }
 
+    /// A cluster node's certificate: DNS name = node id, for both ends of the peer channel.
+    pub fn peer_leaf(&self, node_id: &str) -> Leaf {
+        let mut params = CertificateParams::new(vec![node_id.to_string()]).expect("valid SAN");
+        params.distinguished_name.push(DnType::CommonName, node_id);
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        self.sign(params)
+    }
+
     /// A client certificate (mTLS) with common name `name` and organization `org`.
     pub fn client_leaf(&self, name: &str, org: &str) -> Leaf {
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("no names");

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod backend;
 pub mod certs;
 pub mod client;
+pub mod cluster;
 pub mod memory;
 pub mod node;
 

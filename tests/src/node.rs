@@ -2,6 +2,7 @@
 
 use crate::admin::AdminClient;
 use crate::client::{Body, Conn, Proto, Reply, get};
+use edgeway::node::Networks;
 use edgeway::{Node, NodeConfig};
 use http::Request;
 use std::net::SocketAddr;
@@ -28,7 +29,8 @@ pub fn test_config(dir: &Path) -> NodeConfig {
 
 pub struct TestNode {
     node: Option<Node>,
-    config: NodeConfig,
+    pub config: NodeConfig,
+    networks: Networks,
     dir: TempDir,
     pub admin: AdminClient,
 }
@@ -40,11 +42,21 @@ impl TestNode {
 
     /// Starts a node after `adjust` has changed the test configuration.
     pub async fn start_with(adjust: impl FnOnce(&mut NodeConfig, &Path)) -> TestNode {
+        TestNode::start_on(Networks::default(), adjust).await
+    }
+
+    /// Starts a node whose cluster traffic goes over `networks` (in memory, for partitions).
+    pub async fn start_on(
+        networks: Networks,
+        adjust: impl FnOnce(&mut NodeConfig, &Path),
+    ) -> TestNode {
         crate::init_logging();
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = test_config(dir.path());
         adjust(&mut config, dir.path());
-        let node = Node::start(config.clone()).await.expect("node starts");
+        let node = Node::start_with(config.clone(), networks.clone())
+            .await
+            .expect("node starts");
         let admin = AdminClient {
             addr: node.admin_addr(),
             token: TOKEN.to_string(),
@@ -52,12 +64,18 @@ impl TestNode {
         TestNode {
             node: Some(node),
             config,
+            networks,
             dir,
             admin,
         }
     }
 
-    fn node(&self) -> &Node {
+    /// The node, unless it is stopped.
+    pub fn try_node(&self) -> Option<&Node> {
+        self.node.as_ref()
+    }
+
+    pub fn node(&self) -> &Node {
         self.node.as_ref().expect("node is running")
     }
 
@@ -87,7 +105,7 @@ impl TestNode {
 
     /// Starts a stopped node again on the same data directory (new ports).
     pub async fn try_start_again(&mut self) -> Result<(), edgeway::StartError> {
-        let node = Node::start(self.config.clone()).await?;
+        let node = Node::start_with(self.config.clone(), self.networks.clone()).await?;
         self.admin.addr = node.admin_addr();
         self.node = Some(node);
         Ok(())

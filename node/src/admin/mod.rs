@@ -2,6 +2,7 @@
 //! `/ready` and `/metrics`.
 
 mod authorizers;
+mod cluster;
 mod keys;
 mod objects;
 mod plans;
@@ -32,6 +33,8 @@ pub struct Admin {
     pub ready: Arc<AtomicBool>,
     /// Usage and quota counters of keys in usage plans.
     pub limiter: Arc<dyn crate::pipeline::throttle::Limiter>,
+    /// Set once the node has joined its cluster (never, for a node that runs alone).
+    pub cluster: Arc<std::sync::OnceLock<Arc<crate::cluster::Cluster>>>,
 }
 
 /// An admin failure: status, a stable error code, and a message naming what was wrong.
@@ -99,7 +102,8 @@ impl Admin {
         match (&method, segments.as_slice()) {
             (&Method::GET, ["health"]) => Ok(self.health("ok")),
             (&Method::GET, ["ready"]) => {
-                if self.ready.load(Ordering::Acquire) {
+                let caught_up = self.cluster.get().is_none_or(|c| c.caught_up());
+                if self.ready.load(Ordering::Acquire) && caught_up {
                     Ok(self.health("ready"))
                 } else {
                     Ok(json_response(503, &self.status("starting")))
@@ -109,6 +113,9 @@ impl Admin {
                 .header(header::CONTENT_TYPE, "text/plain; version=0.0.4")
                 .body(body::full(self.metrics.render()))
                 .expect("static parts")),
+            (_, ["cluster", rest @ ..]) => {
+                cluster::route(self.cluster.get().map(|c| &**c), &method, rest).await
+            }
             _ => {
                 let body = read_body(incoming).await?;
                 if segments.first() == Some(&"usageplans") {
