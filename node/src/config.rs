@@ -47,6 +47,16 @@ pub struct NodeConfig {
     /// Absent: the node runs alone.
     #[serde(default)]
     pub cluster: Option<ClusterSection>,
+    #[serde(default)]
+    pub private: PrivateListener,
+}
+
+/// `[private]`: the listener private APIs are served on (keep it on an internal network).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivateListener {
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

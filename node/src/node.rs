@@ -1,14 +1,16 @@
 //! A running node: opens the data directory, applies bootstrap documents, binds the public and
 //! admin listeners, and shuts down gracefully.
 
+mod join;
+
+pub use join::Networks;
+
 use crate::admin::Admin;
-use crate::cluster::{Cluster, Join, SelfInfo};
-use crate::config::{ClusterSection, ConfigError, NodeConfig};
+use crate::cluster::Cluster;
+use crate::config::{ConfigError, NodeConfig};
 use crate::control::{Control, ControlError};
-use crate::peer::memory::MemoryNetwork;
-use crate::peer::quic::QuicPeers;
-use crate::peer::tls::PeerIdentity;
-use crate::peer::{HandlerSlot, PeerTransport};
+use crate::pipeline::endpoint::internal::LoopbackForwarder;
+use crate::pipeline::endpoint::{Listener, OnListener};
 use crate::pipeline::integrate::{Clients, client::ClientError};
 use crate::pipeline::{Gateway, accept, authorize, throttle};
 use crate::store::{DiskError, Store};
@@ -19,7 +21,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -48,17 +49,10 @@ pub enum StartError {
     Cluster(String),
 }
 
-/// The networks a node's cluster traffic goes over: UDP gossip and QUIC peers unless a test
-/// puts them in memory (where links can be cut and delayed).
-#[derive(Default, Clone)]
-pub struct Networks {
-    pub gossip: Option<chitchat::transport::ChannelTransport>,
-    pub peers: Option<MemoryNetwork>,
-}
-
 pub struct Node {
     public_addr: SocketAddr,
     admin_addr: SocketAddr,
+    private_addr: Option<SocketAddr>,
     control: Arc<Control>,
     shutdown: watch::Sender<bool>,
     listeners: Vec<JoinHandle<()>>,
@@ -105,6 +99,7 @@ impl Node {
             .workers
             .unwrap_or_else(crate::workers::default_count);
         let clients = Clients::with_workers(&config.backends, workers)?;
+        let cluster_slot = Arc::new(std::sync::OnceLock::new());
         let gateway = Arc::new(Gateway {
             snapshot: control.snapshot(),
             authorizers: authorize::Registry::new(clients.clone(), &config.node.region),
@@ -123,9 +118,11 @@ impl Node {
                     burst_limit: config.limits.node_burst,
                 },
             },
+            region: config.node.region.clone(),
+            cluster: cluster_slot.clone(),
+            forward_secret: crate::pipeline::endpoint::internal::new_secret(),
         });
         let ready = Arc::new(AtomicBool::new(false));
-        let cluster_slot = Arc::new(std::sync::OnceLock::new());
         let admin = Arc::new(Admin {
             control: control.clone(),
             token,
@@ -137,13 +134,12 @@ impl Node {
             cluster: cluster_slot.clone(),
         });
         let (shutdown, stop) = watch::channel(false);
-        let stop_cluster = stop.clone();
         let listen = config.public.listen;
         let (public_addr, public) = crate::workers::start(
             listen,
             workers,
-            gateway,
-            tls,
+            gateway.clone(),
+            tls.clone(),
             config.limits.clone(),
             stop.clone(),
         )
@@ -152,26 +148,43 @@ impl Node {
             addr: listen,
             source,
         })?;
-        let admin_listener = bind("admin", config.admin.listen).await?;
-        let admin_addr = local(&admin_listener)?;
-        let mut listeners = vec![
-            tokio::spawn(public.join()),
-            tokio::spawn(accept::serve(
-                admin_listener,
-                None,
-                admin,
-                config.limits.clone(),
-                stop,
-            )),
-        ];
+        let mut listeners = vec![tokio::spawn(public.join())];
+        let on = Listeners {
+            limits: &config.limits,
+            stop: &stop,
+        };
+        let (admin_addr, served) = on.serve("admin", config.admin.listen, None, admin).await?;
+        listeners.push(served);
+        let private_addr = match config.private.listen {
+            Some(addr) => {
+                let private = on.gateway(&gateway, Listener::Private);
+                let (addr, served) = on.serve("private", addr, tls, private).await?;
+                listeners.push(served);
+                Some(addr)
+            }
+            None => None,
+        };
         let cluster = match &config.cluster {
             Some(settings) => {
+                // Requests other regions forward come in here, through the whole pipeline.
+                let internal = on.gateway(&gateway, Listener::Internal);
+                let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+                let (internal_addr, served) =
+                    on.serve("internal", loopback, None, internal).await?;
+                listeners.push(served);
+                let forwarder =
+                    LoopbackForwarder::new(internal_addr, gateway.forward_secret.clone());
                 let addrs = (public_addr, admin_addr);
-                let joined =
-                    join(&config, settings, &control, addrs, &networks, &stop_cluster).await?;
-                listeners.extend(joined.1);
-                let _ = cluster_slot.set(joined.0.clone());
-                Some(joined.0)
+                let seams = join::Seams {
+                    networks: &networks,
+                    forwarder: Arc::new(forwarder),
+                    stop: &stop,
+                };
+                let (cluster, server) =
+                    join::join(&config, settings, &control, addrs, seams).await?;
+                listeners.extend(server);
+                let _ = cluster_slot.set(cluster.clone());
+                Some(cluster)
             }
             None => None,
         };
@@ -180,6 +193,7 @@ impl Node {
         Ok(Node {
             public_addr,
             admin_addr,
+            private_addr,
             control,
             shutdown,
             listeners,
@@ -201,6 +215,11 @@ impl Node {
         self.admin_addr
     }
 
+    /// The private listener's address, when `private.listen` is set.
+    pub fn private_addr(&self) -> Option<SocketAddr> {
+        self.private_addr
+    }
+
     pub fn control(&self) -> &Arc<Control> {
         &self.control
     }
@@ -219,87 +238,41 @@ impl Node {
     }
 }
 
-/// Joins the cluster: opens the peer channel (QUIC with the cluster's certificates, or the
-/// test's memory network), then starts gossip and replication.
-async fn join(
-    config: &NodeConfig,
-    settings: &ClusterSection,
-    control: &Arc<Control>,
-    (public, admin): (SocketAddr, SocketAddr),
-    networks: &Networks,
-    stop: &watch::Receiver<bool>,
-) -> Result<(Arc<Cluster>, Option<JoinHandle<()>>), StartError> {
-    let fail = |e: &dyn std::fmt::Display| StartError::Cluster(e.to_string());
-    let node_id = &config.node.id;
-    let (peers, handler, peer_addr, server): (Arc<dyn PeerTransport>, HandlerSlot, String, _) =
-        match &networks.peers {
-            Some(network) => {
-                let addr = format!("memory/{node_id}");
-                let (peers, handler) = network.join(node_id, &addr);
-                (Arc::new(peers), handler, addr, None)
-            }
-            None => {
-                let identity =
-                    PeerIdentity::from_files(&settings.ca, &settings.cert, &settings.key)
-                        .map_err(|e| fail(&e))?;
-                let timeout = Duration::from_millis(settings.peer_timeout_ms);
-                let quic =
-                    QuicPeers::bind(settings.peer, &identity, timeout).map_err(|source| {
-                        StartError::Bind {
-                            what: "cluster.peer",
-                            addr: settings.peer,
-                            source,
-                        }
-                    })?;
-                let addr = settings.peer_advertise(quic.local_addr().map_err(|e| fail(&e))?);
-                let quic = Arc::new(quic);
-                let handler = HandlerSlot::default();
-                let server = tokio::spawn({
-                    let (quic, handler, stop) = (quic.clone(), handler.clone(), stop.clone());
-                    async move { quic.serve(handler, stop).await }
-                });
-                (quic as Arc<dyn PeerTransport>, handler, addr, Some(server))
-            }
-        };
-    let udp = chitchat::transport::UdpTransport;
-    let gossip: &dyn chitchat::transport::Transport = match &networks.gossip {
-        Some(channel) => channel,
-        None => &udp,
-    };
-    let cluster = Cluster::start(Join {
-        settings: settings.clone(),
-        info: SelfInfo {
-            node_id: node_id.clone(),
-            region: config.node.region.clone(),
-            public: public.to_string(),
-            admin: admin.to_string(),
-            peer: peer_addr,
-        },
-        control: control.clone(),
-        gossip,
-        peers,
-        handler,
-        forwarder: None,
-        stop: stop.clone(),
-    })
-    .await
-    .map_err(|e| fail(&e))?;
-    tracing::info!(node = %node_id, gossip = %cluster.gossip_addr(), "joined the cluster");
-    Ok((Arc::new(cluster), server))
+/// Where a node's extra listeners get their limits and stop signal.
+struct Listeners<'a> {
+    limits: &'a crate::config::Limits,
+    stop: &'a watch::Receiver<bool>,
 }
 
-async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Bind { what, addr, source })
-}
+impl Listeners<'_> {
+    /// Binds `addr` and serves it with `handler` until the node stops.
+    async fn serve<H: accept::Handler>(
+        &self,
+        what: &'static str,
+        addr: SocketAddr,
+        tls: Option<Arc<tls::ServerTls>>,
+        handler: Arc<H>,
+    ) -> Result<(SocketAddr, JoinHandle<()>), StartError> {
+        let bind = |source| StartError::Bind { what, addr, source };
+        let listener = TcpListener::bind(addr).await.map_err(bind)?;
+        let bound = listener.local_addr().map_err(bind)?;
+        let limits = self.limits.clone();
+        let served = tokio::spawn(accept::serve(
+            listener,
+            tls,
+            handler,
+            limits,
+            self.stop.clone(),
+        ));
+        Ok((bound, served))
+    }
 
-fn local(listener: &TcpListener) -> Result<SocketAddr, StartError> {
-    listener.local_addr().map_err(|source| StartError::Bind {
-        what: "local address",
-        addr: ([0, 0, 0, 0], 0).into(),
-        source,
-    })
+    fn gateway(&self, gateway: &Arc<Gateway>, listener: Listener) -> Arc<OnListener<Gateway>> {
+        Arc::new(OnListener {
+            listener,
+            inner: gateway.clone(),
+        })
+    }
 }
 
 /// Applies a document unless its API already exists (operators' later changes win).

@@ -130,6 +130,7 @@ pub async fn serve<H: Handler>(
                 let conn = ConnInfo {
                     peer,
                     tls: false,
+                    listener: Default::default(),
                     client_cert: None,
                 };
                 let service = service(handler, conn);
@@ -159,6 +160,7 @@ pub async fn serve<H: Handler>(
                     let conn = ConnInfo {
                         peer,
                         tls: true,
+                        listener: Default::default(),
                         client_cert,
                     };
                     let service = service(handler, conn);
@@ -247,6 +249,7 @@ mod tests {
         ConnInfo {
             peer: ([127, 0, 0, 1], 1).into(),
             tls: true,
+            listener: Default::default(),
             client_cert,
         }
     }

@@ -5,6 +5,7 @@
 pub mod accept;
 pub mod authorize;
 pub mod cors;
+pub mod endpoint;
 pub mod integrate;
 pub mod policy;
 pub mod resolve;
@@ -30,6 +31,8 @@ use std::time::{Duration, Instant};
 pub struct ConnInfo {
     pub peer: SocketAddr,
     pub tls: bool,
+    /// Which listener took the connection.
+    pub listener: endpoint::Listener,
     /// The certificate an mTLS domain's truststore verified at the handshake.
     pub client_cert: Option<Arc<crate::tls::ClientCert>>,
 }
@@ -44,6 +47,12 @@ pub struct Gateway {
     pub throttle: throttle::Throttle,
     /// Authorizer runtimes (JWKS and result caches), kept across snapshot swaps.
     pub authorizers: authorize::Registry,
+    /// This node's region (regional endpoints).
+    pub region: String,
+    /// Set once the node has joined its cluster.
+    pub cluster: Arc<std::sync::OnceLock<Arc<crate::cluster::Cluster>>>,
+    /// Proves a request on the internal listener was forwarded by this process.
+    pub forward_secret: String,
 }
 
 /// What respond needs to know about how far a request got.
@@ -98,6 +107,13 @@ impl Gateway {
         outcome: &mut Outcome,
     ) -> Result<Response<Body>, GatewayError> {
         let (mut parts, body) = request.into_parts();
+        let mut conn = conn;
+        if !endpoint::internal::admit(&mut conn, &mut parts.headers, &self.forward_secret) {
+            return Err(GatewayError::client(
+                ResponseType::AccessDenied,
+                "Forbidden",
+            ));
+        }
         let body = accept::limit_body(&parts, body, self.max_body_bytes)?;
         let snapshot = self.snapshot.load_full();
         let host = accept::host(&parts).ok_or_else(|| {
@@ -109,6 +125,23 @@ impl Gateway {
 
         let resolved = resolve::resolve(&snapshot, &host, parts.uri.path())?;
         outcome.api = Some(resolved.stage.api.clone());
+
+        let source_ip = policy::source_ip(conn.peer.ip(), &headers, &self.trusted_proxies);
+        let api = &resolved.stage.api;
+        if let endpoint::Placement::Forward { home } =
+            endpoint::place(api, conn.listener, source_ip, &self.region)?
+        {
+            let outbound = endpoint::forward::Outbound {
+                method: &parts.method,
+                uri: &parts.uri,
+                host: &host,
+                headers,
+                body,
+                source: source_ip,
+            };
+            let cluster = self.cluster.get().map(|c| &**c);
+            return endpoint::forward::forward(cluster, &home, outbound).await;
+        }
         outcome.cors = (resolved.stage.cors.as_ref())
             .map(|policy| cors::Applied::new(policy, &parts.method, &headers));
         if let Some(preflight) = route::preflight(outcome.cors.as_ref()) {
@@ -118,7 +151,6 @@ impl Gateway {
         let routed = route::route(&resolved.stage, parts.method.as_str(), resolved.path)?;
         outcome.route = Some(routed.route.clone());
 
-        let source_ip = policy::source_ip(conn.peer.ip(), &headers, &self.trusted_proxies);
         if let Some(policy) = &resolved.stage.policy {
             policy.check(source_ip)?;
         }

@@ -15,6 +15,15 @@ pub struct Api {
     pub description: String,
     #[serde(default)]
     pub endpoint_type: EndpointType,
+    /// Regional APIs: the region whose nodes serve it.
+    #[serde(default)]
+    pub home_region: Option<String>,
+    /// Regional APIs requested at a node of another region: forward or answer 421.
+    #[serde(default)]
+    pub outside_home: OutsideHome,
+    /// Private APIs: source networks (CIDR) that may also reach it on the public listener.
+    #[serde(default)]
+    pub private_networks: Vec<String>,
     /// When true, the API is reachable only through custom domains.
     #[serde(default)]
     pub disable_default_endpoint: bool,
@@ -51,6 +60,17 @@ pub enum EndpointType {
     Private,
 }
 
+/// What a node outside a regional API's home region does with a request for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutsideHome {
+    /// Forward it over the peer channel to a live node of the home region.
+    #[default]
+    Forward,
+    /// Answer 421 Misdirected Request (the client should ask the home region itself).
+    Misdirected,
+}
+
 impl Api {
     /// An API with every optional setting at its default.
     pub fn new(id: impl Into<String>, name: impl Into<String>, kind: ApiKind) -> Api {
@@ -60,6 +80,9 @@ impl Api {
             kind,
             description: String::new(),
             endpoint_type: EndpointType::default(),
+            home_region: None,
+            outside_home: OutsideHome::default(),
+            private_networks: Vec::new(),
             disable_default_endpoint: false,
             gateway_responses: BTreeMap::new(),
             api_key_source: ApiKeySource::default(),

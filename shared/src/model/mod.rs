@@ -18,7 +18,7 @@ pub use access::{
     ApiKey, ApiKeySource, Cors, PlanStage, QuotaPeriod, QuotaSettings, ResourcePolicy,
     ThrottleSettings, UsagePlan, UsagePlanKey,
 };
-pub use api::{Api, ApiKind, EndpointType};
+pub use api::{Api, ApiKind, EndpointType, OutsideHome};
 pub use authorizer::{Authorizer, AuthorizerType, JwtSettings};
 pub use deployment::{DEFAULT_STAGE, Deployment, Stage};
 pub use domain::{BasePathMapping, Domain};

@@ -6,6 +6,7 @@ use crate::path::parse_template;
 use std::collections::{BTreeSet, HashSet};
 
 pub mod access;
+mod endpoint;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{object}: {field}: {message}")]
@@ -70,6 +71,7 @@ impl Api {
         if self.name.trim().is_empty() {
             return Err(err(&me, "name", "must not be empty"));
         }
+        endpoint::check(self, &me)?;
         if let Some(policy) = &self.policy {
             policy.check(&me)?;
         }
