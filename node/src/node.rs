@@ -1,8 +1,10 @@
 //! A running node: opens the data directory, applies bootstrap documents, binds the public and
 //! admin listeners, and shuts down gracefully.
 
+mod drain;
 mod join;
 
+pub use drain::Drain;
 pub use join::Networks;
 
 use crate::admin::Admin;
@@ -59,6 +61,7 @@ pub struct Node {
     upkeep: JoinHandle<()>,
     limits: throttle::Embedded,
     cluster: Option<Arc<Cluster>>,
+    drain: Arc<Drain>,
 }
 
 impl Node {
@@ -123,6 +126,7 @@ impl Node {
             forward_secret: crate::pipeline::endpoint::internal::new_secret(),
         });
         let ready = Arc::new(AtomicBool::new(false));
+        let drain = Arc::new(Drain::new(cluster_slot.clone()));
         let admin = Arc::new(Admin {
             control: control.clone(),
             token,
@@ -132,8 +136,10 @@ impl Node {
             ready: ready.clone(),
             limiter: limits.limiter.clone(),
             cluster: cluster_slot.clone(),
+            drain: drain.clone(),
         });
         let (shutdown, stop) = watch::channel(false);
+        let traffic_stop = drain.traffic_stop();
         let listen = config.public.listen;
         let (public_addr, public) = crate::workers::start(
             listen,
@@ -141,25 +147,31 @@ impl Node {
             gateway.clone(),
             tls.clone(),
             config.limits.clone(),
-            stop.clone(),
+            traffic_stop.clone(),
         )
         .map_err(|source| StartError::Bind {
             what: "public",
             addr: listen,
             source,
         })?;
-        let mut listeners = vec![tokio::spawn(public.join())];
+        drain.add(tokio::spawn(public.join())).await;
         let on = Listeners {
+            limits: &config.limits,
+            stop: &traffic_stop,
+        };
+        let admin_on = Listeners {
             limits: &config.limits,
             stop: &stop,
         };
-        let (admin_addr, served) = on.serve("admin", config.admin.listen, None, admin).await?;
-        listeners.push(served);
+        let (admin_addr, served) = admin_on
+            .serve("admin", config.admin.listen, None, admin)
+            .await?;
+        let mut listeners = vec![served];
         let private_addr = match config.private.listen {
             Some(addr) => {
                 let private = on.gateway(&gateway, Listener::Private);
                 let (addr, served) = on.serve("private", addr, tls, private).await?;
-                listeners.push(served);
+                drain.add(served).await;
                 Some(addr)
             }
             None => None,
@@ -171,7 +183,7 @@ impl Node {
                 let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
                 let (internal_addr, served) =
                     on.serve("internal", loopback, None, internal).await?;
-                listeners.push(served);
+                drain.add(served).await;
                 let forwarder =
                     LoopbackForwarder::new(internal_addr, gateway.forward_secret.clone());
                 let addrs = (public_addr, admin_addr);
@@ -200,6 +212,7 @@ impl Node {
             upkeep,
             limits,
             cluster,
+            drain,
         })
     }
 
@@ -226,10 +239,8 @@ impl Node {
 
     /// Stops accepting, lets in-flight requests finish (up to the grace period), then returns.
     pub async fn shutdown(self) {
+        self.drain.run().await;
         let _ = self.shutdown.send(true);
-        if let Some(cluster) = &self.cluster {
-            cluster.leave();
-        }
         for listener in self.listeners {
             let _ = listener.await;
         }

@@ -125,8 +125,11 @@ pub struct ClusterMember {
     /// The node's heartbeat counter, and how long ago this node saw it change.
     pub heartbeat: u64,
     pub last_heartbeat_ms_ago: Option<u64>,
-    /// `starting`, `ready` or `draining`.
+    /// `starting`, `ready`, `draining` or `left`.
     pub health: String,
+    /// Cores' worth of CPU the node used lately, as it last gossiped.
+    #[serde(default)]
+    pub load: Option<f64>,
     /// The node's configuration state: highest object version and a hash of every version.
     pub digest: Option<StateDigest>,
     /// Whether its state is the same as the answering node's.

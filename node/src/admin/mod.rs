@@ -35,6 +35,8 @@ pub struct Admin {
     pub limiter: Arc<dyn crate::pipeline::throttle::Limiter>,
     /// Set once the node has joined its cluster (never, for a node that runs alone).
     pub cluster: Arc<std::sync::OnceLock<Arc<crate::cluster::Cluster>>>,
+    /// `POST /drain`.
+    pub drain: Arc<crate::node::Drain>,
 }
 
 /// An admin failure: status, a stable error code, and a message naming what was wrong.
@@ -103,11 +105,18 @@ impl Admin {
             (&Method::GET, ["health"]) => Ok(self.health("ok")),
             (&Method::GET, ["ready"]) => {
                 let caught_up = self.cluster.get().is_none_or(|c| c.caught_up());
-                if self.ready.load(Ordering::Acquire) && caught_up {
+                if self.drain.is_draining() {
+                    Ok(json_response(503, &self.status("draining")))
+                } else if self.ready.load(Ordering::Acquire) && caught_up {
                     Ok(self.health("ready"))
                 } else {
                     Ok(json_response(503, &self.status("starting")))
                 }
+            }
+            (&Method::POST, ["drain"]) => {
+                let drain = self.drain.clone();
+                tokio::spawn(async move { drain.run().await });
+                Ok(json_response(202, &self.status("draining")))
             }
             (&Method::GET, ["metrics"]) => Ok(Response::builder()
                 .header(header::CONTENT_TYPE, "text/plain; version=0.0.4")

@@ -19,6 +19,8 @@ pub const PUBLIC: &str = "public";
 pub const ADMIN: &str = "admin";
 pub const DIGEST: &str = "digest";
 pub const HEALTH: &str = "health";
+/// Cores' worth of CPU the node used lately (see `load.rs`).
+pub const LOAD: &str = "load";
 
 #[derive(Debug, thiserror::Error)]
 #[error("gossip: {0}")]

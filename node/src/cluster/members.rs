@@ -64,6 +64,7 @@ impl Cluster {
                         self.heartbeats.ms_ago(&id)
                     },
                     health: get(gossip::HEALTH).unwrap_or_default(),
+                    load: state.get(gossip::LOAD).and_then(|l| l.parse().ok()),
                     caught_up: theirs.as_ref() == Some(&ours),
                     digest: theirs,
                 }

@@ -9,6 +9,7 @@
 
 pub mod digest;
 pub mod gossip;
+mod load;
 mod members;
 mod service;
 mod sync;
@@ -170,6 +171,12 @@ impl Cluster {
 
     pub fn peers(&self) -> &Arc<dyn PeerTransport> {
         &self.peers
+    }
+
+    /// Gives gossip a few rounds to carry what this node published last (its `left` health)
+    /// before it goes quiet.
+    pub async fn linger(&self) {
+        tokio::time::sleep(self.settings.gossip_interval() * 5).await;
     }
 
     /// Leaves: stops gossiping and syncing (peers then see this node dead).

@@ -42,6 +42,7 @@ impl Syncer {
         let mut changes = self.control.changes();
         let mut full = tokio::time::interval(self.sync_interval);
         let mut beat = tokio::time::interval(self.heartbeat_interval);
+        let mut load = super::load::CpuLoad::default();
         loop {
             let everyone = tokio::select! {
                 _ = changes.changed() => {
@@ -54,7 +55,13 @@ impl Syncer {
                     self.sync_with_named(&live, &from).await;
                     continue;
                 }
-                _ = full.tick() => true,
+                _ = full.tick() => {
+                    if let Some(cores) = load.sample() {
+                        let mut chitchat = self.chitchat.lock().await;
+                        chitchat.self_node_state().set(gossip::LOAD, format!("{cores:.3}"));
+                    }
+                    true
+                }
                 _ = beat.tick() => {
                     self.heartbeats.observe(&*self.chitchat.lock().await);
                     if *self.caught_up.borrow() { continue; }

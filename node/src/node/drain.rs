@@ -1,0 +1,70 @@
+//! Draining a node (`POST /drain` on the admin API, or SIGTERM): tell the cluster it is
+//! leaving, stop accepting traffic, let in-flight requests finish up to the grace period, then
+//! leave the cluster. The admin listener stays up, so `/ready` can say `draining` meanwhile.
+
+use crate::cluster::Cluster;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use tokio::sync::{Mutex, watch};
+use tokio::task::JoinHandle;
+
+pub struct Drain {
+    draining: AtomicBool,
+    /// Stops the public, private and internal listeners.
+    stop_traffic: watch::Sender<bool>,
+    /// Those listeners; each finishes once its in-flight requests have (or the grace ran out).
+    traffic: Mutex<Vec<JoinHandle<()>>>,
+    cluster: Arc<OnceLock<Arc<Cluster>>>,
+    finished: watch::Sender<bool>,
+}
+
+impl Drain {
+    pub fn new(cluster: Arc<OnceLock<Arc<Cluster>>>) -> Drain {
+        Drain {
+            draining: AtomicBool::new(false),
+            stop_traffic: watch::Sender::new(false),
+            traffic: Mutex::new(Vec::new()),
+            cluster,
+            finished: watch::Sender::new(false),
+        }
+    }
+
+    /// What traffic listeners watch to stop accepting.
+    pub fn traffic_stop(&self) -> watch::Receiver<bool> {
+        self.stop_traffic.subscribe()
+    }
+
+    /// A traffic listener to wait for when draining.
+    pub async fn add(&self, listener: JoinHandle<()>) {
+        self.traffic.lock().await.push(listener);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    /// Drains; returns once in-flight requests are done. Calling it again waits for the first.
+    pub async fn run(&self) {
+        if self.draining.swap(true, Ordering::AcqRel) {
+            let _ = self.finished.subscribe().wait_for(|done| *done).await;
+            return;
+        }
+        let cluster = self.cluster.get();
+        if let Some(cluster) = cluster {
+            cluster.set_health("draining").await;
+        }
+        tracing::info!("draining: no new connections; finishing in-flight requests");
+        self.stop_traffic.send_replace(true);
+        let listeners = std::mem::take(&mut *self.traffic.lock().await);
+        for listener in listeners {
+            let _ = listener.await;
+        }
+        if let Some(cluster) = cluster {
+            cluster.set_health("left").await;
+            cluster.linger().await;
+            cluster.leave();
+        }
+        tracing::info!("drained");
+        self.finished.send_replace(true);
+    }
+}
