@@ -103,9 +103,11 @@ impl Node {
             .unwrap_or_else(crate::workers::default_count);
         let clients = Clients::with_workers(&config.backends, workers)?;
         let cluster_slot = Arc::new(std::sync::OnceLock::new());
+        let caches = crate::pipeline::cache::Caches::default();
         let gateway = Arc::new(Gateway {
             snapshot: control.snapshot(),
             authorizers: authorize::Registry::new(clients.clone(), &config.node.region),
+            caches: caches.clone(),
             clients,
             max_body_bytes: config.limits.max_body_bytes,
             trusted_proxies: config
@@ -137,6 +139,7 @@ impl Node {
             limiter: limits.limiter.clone(),
             cluster: cluster_slot.clone(),
             drain: drain.clone(),
+            caches,
         });
         let (shutdown, stop) = watch::channel(false);
         let traffic_stop = drain.traffic_stop();

@@ -180,3 +180,9 @@ pub struct ClusterStatus {
     /// Live peers whose state differs from this node's.
     pub differing: Vec<String>,
 }
+
+/// `DELETE /apis/{id}/stages/{name}/cache`: the nodes whose copy of the stage cache was emptied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CacheFlush {
+    pub flushed_nodes: Vec<String>,
+}

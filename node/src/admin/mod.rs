@@ -3,6 +3,7 @@
 
 mod authorizers;
 mod cluster;
+mod cache;
 mod keys;
 mod objects;
 mod plans;
@@ -37,6 +38,8 @@ pub struct Admin {
     pub cluster: Arc<std::sync::OnceLock<Arc<crate::cluster::Cluster>>>,
     /// `POST /drain`.
     pub drain: Arc<crate::node::Drain>,
+    /// This node's stage response caches.
+    pub caches: crate::pipeline::cache::Caches,
 }
 
 /// An admin failure: status, a stable error code, and a message naming what was wrong.
@@ -124,6 +127,10 @@ impl Admin {
                 .expect("static parts")),
             (_, ["cluster", rest @ ..]) => {
                 cluster::route(self.cluster.get().map(|c| &**c), &method, rest).await
+            }
+            (&Method::DELETE, ["apis", api, "stages", stage, "cache"]) => {
+                let query = parts.uri.query().unwrap_or("");
+                cache::flush(self, api, stage, query).await
             }
             _ => {
                 let body = read_body(incoming).await?;

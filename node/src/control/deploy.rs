@@ -279,5 +279,6 @@ fn new_stage(api_id: &str, name: &str) -> Stage {
         description: String::new(),
         throttle: None,
         route_throttles: Default::default(),
+        cache: None,
     }
 }

@@ -1,9 +1,10 @@
 //! The request path, one module per phase, in the order a request meets them (see
-//! `../shared/design.md`): accept → resolve → route → integrate → respond. Phases that later
-//! work adds (endpoint, policy, authorize, throttle, validate, cache) slot in between.
+//! `../shared/design.md`): accept → resolve → route → policy → authorize → throttle → cache →
+//! integrate → respond. Phases that later work adds (endpoint, validate) slot in between.
 
 pub mod accept;
 pub mod authorize;
+pub mod cache;
 pub mod cors;
 pub mod endpoint;
 pub mod integrate;
@@ -53,6 +54,8 @@ pub struct Gateway {
     pub cluster: Arc<std::sync::OnceLock<Arc<crate::cluster::Cluster>>>,
     /// Proves a request on the internal listener was forwarded by this process.
     pub forward_secret: String,
+    /// Stage response caches, kept across snapshot swaps.
+    pub caches: cache::Caches,
 }
 
 /// What respond needs to know about how far a request got.
@@ -181,6 +184,29 @@ impl Gateway {
             }
         }
 
+        let wait = match &routed.route.target {
+            integrate::Target::Http(http) => http.timeout,
+            _ => Duration::ZERO,
+        };
+        let lookup = cache::Request {
+            key: cache::policy::KeyParts {
+                method: &parts.method,
+                deployment: &stage.deployment_id,
+                route: &routed.route.key,
+                query: parts.uri.query(),
+                headers: &headers,
+                params: &routed.params,
+            },
+            headers: &headers,
+            principal: &principal,
+            wait,
+        };
+        let fetch =
+            match cache::lookup(&self.caches, &snapshot, stage, &routed.route, lookup).await? {
+                cache::Lookup::Answer(response) => return Ok(response),
+                cache::Lookup::Fetch(fetch) => fetch,
+            };
+
         let integration_started = Instant::now();
         let ctx = CallContext {
             params: &routed.params,
@@ -197,7 +223,7 @@ impl Gateway {
         };
         let result = integrate::call(&routed.route.target, request, ctx).await;
         outcome.integration_time = Some(integration_started.elapsed());
-        result
+        fetch.finish(result).await
     }
 }
 

@@ -47,6 +47,12 @@ pub struct StageRuntime {
     pub cors: Option<Arc<crate::pipeline::cors::CorsPolicy>>,
     /// Stage variables (authorizer identity sources and events read them).
     pub variables: std::collections::BTreeMap<String, String>,
+    /// The deployment served (cache keys hold it, so another deployment never shares entries).
+    pub deployment_id: Arc<str>,
+    /// The stage's cache settings, when it caches.
+    pub cache: Option<Arc<crate::pipeline::cache::StagePolicy>>,
+    /// The stage's cache on this node, found in the registry at the first cached request.
+    pub cache_slot: std::sync::OnceLock<Arc<crate::pipeline::cache::StageCache>>,
 }
 
 pub struct RouteRuntime {
@@ -59,6 +65,8 @@ pub struct RouteRuntime {
     pub authorization_scopes: Vec<String>,
     /// The stage's throttle for this route (`route_throttles`), if any.
     pub throttle: Option<ThrottleSettings>,
+    /// The route's cache settings, when its answers are cached.
+    pub cache: Option<Arc<crate::pipeline::cache::RoutePolicy>>,
 }
 
 #[derive(Clone)]
@@ -171,7 +179,9 @@ impl Snapshot {
 }
 
 fn compile_stage(stage: &Stage, deployment: &Deployment) -> StageRuntime {
+    use crate::pipeline::cache::{RoutePolicy, StagePolicy};
     let api = Arc::new(deployment.api.clone());
+    let cache = StagePolicy::compile(stage.cache.as_ref());
     let mut router = Router::default();
     let authorizers: HashMap<&str, Arc<Authorizer>> = deployment
         .authorizers
@@ -198,6 +208,8 @@ fn compile_stage(stage: &Stage, deployment: &Deployment) -> StageRuntime {
                 .and_then(|id| authorizers.get(id).cloned()),
             authorization_scopes: route.authorization_scopes.clone(),
             throttle: stage.route_throttles.get(&*key).copied(),
+            cache: (stage.cache.as_ref().zip(cache.as_ref()))
+                .and_then(|(settings, policy)| RoutePolicy::compile(settings, policy, &key)),
             key,
         };
         if let Err(e) = router.insert(&route.method, &route.path, Arc::new(runtime)) {
@@ -213,5 +225,8 @@ fn compile_stage(stage: &Stage, deployment: &Deployment) -> StageRuntime {
         cors: (deployment.api.cors.as_ref())
             .map(|c| Arc::new(crate::pipeline::cors::CorsPolicy::compile(c))),
         variables: stage.variables.clone(),
+        deployment_id: Arc::from(deployment.id.as_str()),
+        cache,
+        cache_slot: Default::default(),
     }
 }

@@ -1,4 +1,4 @@
-use super::{Api, Authorizer, Integration, Route, ThrottleSettings};
+use super::{Api, Authorizer, CacheSettings, Integration, Route, ThrottleSettings};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -45,6 +45,9 @@ pub struct Stage {
     /// Per-route throttles, by route key (`GET /pets/{id}`).
     #[serde(default)]
     pub route_throttles: BTreeMap<String, ThrottleSettings>,
+    /// The stage's response cache; like throttles, it applies without a deployment.
+    #[serde(default)]
+    pub cache: Option<CacheSettings>,
 }
 
 impl Stage {

@@ -7,6 +7,7 @@
 mod access;
 mod api;
 mod authorizer;
+mod cache;
 mod deployment;
 mod domain;
 mod integration;
@@ -20,6 +21,10 @@ pub use access::{
 };
 pub use api::{Api, ApiKind, EndpointType, OutsideHome};
 pub use authorizer::{Authorizer, AuthorizerType, JwtSettings};
+pub use cache::{
+    CacheKeyParameters, CacheSettings, DEFAULT_CACHE_CAPACITY_BYTES, DEFAULT_CACHE_TTL_SECONDS,
+    MAX_CACHE_TTL_SECONDS, MAX_CACHED_BODY_BYTES, RouteCacheSettings, UnauthorizedCacheControl,
+};
 pub use deployment::{DEFAULT_STAGE, Deployment, Stage};
 pub use domain::{BasePathMapping, Domain};
 pub use integration::{

@@ -6,6 +6,7 @@ use crate::path::parse_template;
 use std::collections::{BTreeSet, HashSet};
 
 pub mod access;
+mod cache;
 mod endpoint;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -283,6 +284,9 @@ impl Stage {
     pub fn validate(&self, kind: ApiKind) -> Result {
         let me = format!("stage {}", self.name);
         self.validate_throttles()?;
+        if let Some(cache) = &self.cache {
+            cache.check(&me)?;
+        }
         let ok_name = self.name == DEFAULT_STAGE
             || (!self.name.is_empty()
                 && self.name.len() <= 64
