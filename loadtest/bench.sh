@@ -9,6 +9,7 @@
 #                  hyper server, hyper-util pooled client per thread), no gateway pipeline
 #   edgeway-proxy  Edgeway, http_proxy route to the same backend
 #   edgeway-mock   Edgeway, mock route (answered by the gateway, no backend)
+#   edgeway-cached Edgeway, http_proxy route to the same backend with the stage cache on (hits)
 # and, before any load: Edgeway's time from process start to /ready answering 200, and idle RSS.
 #
 # Usage: loadtest/bench.sh [--no-build] [--reps N] [--duration 10s] [--warmup 3s]
@@ -41,7 +42,7 @@ while (($#)); do
         --threads) THREADS=$2; shift ;;
         --out) OUT=$2; shift ;;
         --quiet-wait) QUIET_WAIT=$2; shift ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -295,9 +296,12 @@ cat >"$OUT/bench-api.json" <<EOF
   ],
   "routes": [
     { "method": "GET", "path": "/proxy", "integration_id": "backend" },
-    { "method": "GET", "path": "/mock", "integration_id": "canned" }
+    { "method": "GET", "path": "/mock", "integration_id": "canned" },
+    { "method": "GET", "path": "/cached", "integration_id": "backend" }
   ],
-  "stages": [ { "name": "\$default", "auto_deploy": true } ]
+  "stages": [ { "name": "\$default", "auto_deploy": true,
+                "cache": { "enabled": true, "ttl_seconds": 0,
+                           "routes": { "GET /cached": { "ttl_seconds": 3600 } } } } ]
 }
 EOF
 write_edgeway_config() {
@@ -362,6 +366,7 @@ check_answer nginx "http://127.0.0.1:$NGINX_PORT/"
 check_answer hyper-proxy "http://127.0.0.1:$HYPER_PORT/proxy"
 check_answer edgeway-proxy "http://127.0.0.1:$PUBLIC_PORT/proxy" -H "Host: $API_HOST"
 check_answer edgeway-mock "http://127.0.0.1:$PUBLIC_PORT/mock" -H "Host: $API_HOST"
+check_answer edgeway-cached "http://127.0.0.1:$PUBLIC_PORT/cached" -H "Host: $API_HOST"
 cmp -s "$OUT/raw/check-backend.body" "$OUT/raw/check-edgeway-proxy.body" \
     || die "Edgeway's proxy route does not return the backend's body"
 
@@ -372,15 +377,16 @@ IDLE_NGINX_RSS=$(($(rss_kib "$NGINX_PID") + $(for p in $(pgrep -P "$NGINX_PID");
 log "idle RSS: edgeway ${IDLE_EDGEWAY_RSS} KiB, nginx (master+worker) ${IDLE_NGINX_RSS} KiB, backend ${IDLE_BACKEND_RSS} KiB"
 
 # --- load --------------------------------------------------------------------------------------
-TARGETS=(backend nginx hyper-proxy edgeway-proxy edgeway-mock)
+TARGETS=(backend nginx hyper-proxy edgeway-proxy edgeway-mock edgeway-cached)
 declare -A URL=(
     [backend]="http://127.0.0.1:$BACKEND_PORT/"
     [nginx]="http://127.0.0.1:$NGINX_PORT/"
     [hyper-proxy]="http://127.0.0.1:$HYPER_PORT/proxy"
     [edgeway-proxy]="http://127.0.0.1:$PUBLIC_PORT/proxy"
     [edgeway-mock]="http://127.0.0.1:$PUBLIC_PORT/mock"
+    [edgeway-cached]="http://127.0.0.1:$PUBLIC_PORT/cached"
 )
-declare -A HOST=([edgeway-proxy]="$API_HOST" [edgeway-mock]="$API_HOST")
+declare -A HOST=([edgeway-proxy]="$API_HOST" [edgeway-mock]="$API_HOST" [edgeway-cached]="$API_HOST")
 secs() { local d=$1; case "$d" in *ms) echo 1 ;; *s) echo "${d%s}" ;; *m) echo $((${d%m} * 60)) ;; *) echo "$d" ;; esac; }
 WRK_LIMIT=$(($(secs "$DURATION") + $(secs "$WARMUP") + 30))
 
@@ -392,6 +398,7 @@ declare -A SERVER_PIDS=(
     [hyper-proxy]="$HYPER_PID"
     [edgeway-proxy]="$EDGEWAY_PID"
     [edgeway-mock]="$EDGEWAY_PID"
+    [edgeway-cached]="$EDGEWAY_PID"
 )
 run_wrk() {
     local target=$1 duration=$2 out=$3 args=()
@@ -486,7 +493,7 @@ for t in targets:
     per_rps = " / ".join(f"{r[0]:.0f}" for r in runs[t])
     per_p99 = " / ".join(fmt_ms(r[2]) for r in runs[t])
     proxy_cpu = "-" if t == "backend" else f"{proxy_cpu:.1f}"
-    backend_cpu = "-" if t == "edgeway-mock" else f"{backend_cpu:.1f}"
+    backend_cpu = "-" if t in ("edgeway-mock", "edgeway-cached") else f"{backend_cpu:.1f}"
     lines.append(f"| {t} | {rps:.0f} | {fmt_ms(p50)} | {fmt_ms(p99)} | {per_rps} | {per_p99} | "
                  f"{rps / n_rps:.2f}x | {p99 / n_p99:.2f}x | {proxy_cpu} | {backend_cpu} |")
 interference = [f"{t} {'/'.join(f'{r[6]}+{r[7]}' for r in runs[t])}" for t in targets]
@@ -525,9 +532,13 @@ rps_ratio, p99_ratio = e_rps / n_rps, e_p99 / n_p99
 verdict = (f"Edgeway proxy / nginx: RPS {rps_ratio:.3f}x (target >= 1.00x: "
            f"{'met' if rps_ratio >= 1.0 else 'NOT met'}), p99 {p99_ratio:.3f}x (target <= 1.50x: "
            f"{'met' if p99_ratio <= 1.5 else 'NOT met'})")
-bad = [t for t in ("nginx", "edgeway-proxy") if any(r[3] for r in runs[t])]
+bad = [t for t in ("nginx", "edgeway-proxy", "edgeway-cached") if any(r[3] for r in runs[t])]
 if bad:
     verdict = "INVALID: wrk saw errors or non-2xx answers from " + ", ".join(bad) + "; " + verdict
+c_rps = med["edgeway-cached"][0]
+lines.append("")
+lines.append(f"Edgeway cache hits / Edgeway proxy: RPS {c_rps / e_rps:.2f}x (target >= 2.00x: "
+             f"{'met' if c_rps >= 2 * e_rps else 'NOT met'})")
 lines.append("")
 lines.append(verdict)
 text = "\n".join(lines) + "\n"
