@@ -2,8 +2,8 @@
 //! `/ready` and `/metrics`.
 
 mod authorizers;
-mod cluster;
 mod cache;
+mod cluster;
 mod keys;
 mod objects;
 mod plans;
