@@ -1,0 +1,13 @@
+//! `edgewayctl`, the Edgeway admin CLI, as a library: every admin endpoint as a command,
+//! declarative `apply`, and the cluster's certificates ([`certs`]).
+#![forbid(unsafe_code)]
+
+pub mod apply;
+pub mod certs;
+pub mod cli;
+pub mod client;
+pub mod commands;
+pub mod exit;
+pub mod kinds;
+pub mod output;
+pub mod settings;
