@@ -56,6 +56,13 @@ pub fn new_node_cert(
     let issuer = Issuer::from_ca_cert_pem(&ca.cert_pem, ca_key).context("the CA certificate")?;
     let mut names = vec![node_id.to_string()];
     names.extend(sans.iter().filter(|s| s.as_str() != node_id).cloned());
+    for name in &names {
+        // What a TLS client can ask for: peers ask for the node id as a DNS name.
+        let ip = name.parse::<std::net::IpAddr>().is_ok();
+        if !ip && rustls::pki_types::DnsName::try_from(name.as_str()).is_err() {
+            bail!("'{name}' is neither a DNS name nor an IP address (node ids must be DNS names)");
+        }
+    }
     let mut params = CertificateParams::new(names).with_context(|| {
         format!("node id '{node_id}' and --san values must be DNS names or IP addresses")
     })?;

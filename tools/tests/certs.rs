@@ -133,7 +133,13 @@ async fn node_certificates_authenticate_both_ways_by_node_id() {
         refused.contains("alert: UnknownCA"),
         "the server refuses a client of another CA: {refused}"
     );
-    assert!(certs::new_node_cert(&ca, "bad name!", &[], 30).is_err());
+    let bad = certs::new_node_cert(&ca, "bad name!", &[], 30).unwrap_err();
+    assert!(
+        bad.to_string()
+            .contains("'bad name!' is neither a DNS name"),
+        "{bad}"
+    );
+    assert!(certs::new_node_cert(&ca, "node-1", &["x y".into()], 30).is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
