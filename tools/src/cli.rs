@@ -126,9 +126,42 @@ pub enum Command {
     Ready,
     /// The node's Prometheus metrics, as text
     Metrics,
+    /// Cluster membership and convergence, as this node sees them
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+    /// DNS records of the cluster: per region, the addresses of its healthy nodes
+    Dns {
+        /// Names become `<region>.<ZONE>.`; without it, bare region labels (relative names)
+        #[arg(long)]
+        zone: Option<String>,
+        #[arg(long, default_value_t = 60)]
+        ttl: u32,
+        #[arg(long, value_enum, default_value_t = DnsFormat::Bind)]
+        format: DnsFormat,
+        /// Print even when no node is healthy (otherwise exit 1: an empty record set would
+        /// take the whole service off DNS)
+        #[arg(long)]
+        allow_empty: bool,
+    },
     /// Cluster certificates for the peer channel
     #[command(subcommand)]
     Certs(CertsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClusterCommand {
+    /// Every node: region, addresses, alive, health, caught up
+    Members,
+    /// Is this node's state the same as every live peer's
+    Status,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DnsFormat {
+    /// A BIND zone-file fragment
+    Bind,
+    /// JSON for a geo/latency DNS service
+    Json,
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,13 +1,17 @@
 //! What each command does: admin API calls, printed in the chosen format.
 
 use crate::apply;
-use crate::cli::{CertsCommand, Cli, Command, KeysCommand, PlansCommand};
+use crate::cli::{
+    CertsCommand, Cli, ClusterCommand, Command, DnsFormat, KeysCommand, PlansCommand,
+};
 use crate::client::Client;
 use crate::kinds::{Kind, segment};
 use crate::output::{Format, render};
 use crate::settings::{Flags, Settings};
 use anyhow::Context;
-use edgeway_shared::admin::{DeployRequest, Health, PlanKeyRequest, UsageUpdate};
+use edgeway_shared::admin::{
+    ClusterMembers, ClusterStatus, DeployRequest, Health, PlanKeyRequest, UsageUpdate,
+};
 use http::Method;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -115,6 +119,56 @@ pub async fn run(cli: Cli, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Resu
                 client.get("/metrics").await?;
             }
             String::from_utf8_lossy(&body).into_owned()
+        }
+        Command::Cluster(ClusterCommand::Members) => {
+            let members: ClusterMembers =
+                serde_json::from_value(client.get("/cluster/members").await?)
+                    .context("/cluster/members: unexpected answer")?;
+            let columns: &[(&str, &str)] = &[
+                ("ID", "/id"),
+                ("REGION", "/region"),
+                ("ALIVE", "/alive"),
+                ("HEALTH", "/health"),
+                ("CAUGHT UP", "/caught_up"),
+                ("PUBLIC", "/addresses/public"),
+                ("PEER", "/addresses/peer"),
+                ("HEARTBEAT MS AGO", "/last_heartbeat_ms_ago"),
+            ];
+            match format {
+                Format::Table => render(
+                    &serde_json::to_value(&members.members)?,
+                    format,
+                    Some(columns),
+                ),
+                other => render(&serde_json::to_value(&members)?, other, None),
+            }
+        }
+        Command::Cluster(ClusterCommand::Status) => {
+            let status: ClusterStatus =
+                serde_json::from_value(client.get("/cluster/status").await?)
+                    .context("/cluster/status: unexpected answer")?;
+            render(&serde_json::to_value(status)?, format, None)
+        }
+        Command::Dns {
+            zone,
+            ttl,
+            format: dns_format,
+            allow_empty,
+        } => {
+            let members: ClusterMembers =
+                serde_json::from_value(client.get("/cluster/members").await?)
+                    .context("/cluster/members: unexpected answer")?;
+            let export = crate::dns::export(&members, zone.as_deref(), ttl)?;
+            if export.regions.is_empty() && !allow_empty {
+                anyhow::bail!(
+                    "no healthy node in cluster {}: refusing to print an empty record set (--allow-empty prints it)",
+                    members.cluster_id
+                );
+            }
+            match dns_format {
+                DnsFormat::Bind => crate::dns::bind(&export),
+                DnsFormat::Json => serde_json::to_string_pretty(&export)? + "\n",
+            }
         }
         Command::Certs(_) => unreachable!("handled above"),
     })

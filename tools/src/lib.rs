@@ -1,5 +1,5 @@
 //! `edgewayctl`, the Edgeway admin CLI, as a library: every admin endpoint as a command,
-//! declarative `apply`, and the cluster's certificates ([`certs`]).
+//! declarative `apply`, the cluster's certificates ([`certs`]) and DNS records ([`dns`]).
 #![forbid(unsafe_code)]
 
 pub mod apply;
@@ -7,6 +7,7 @@ pub mod certs;
 pub mod cli;
 pub mod client;
 pub mod commands;
+pub mod dns;
 pub mod exit;
 pub mod kinds;
 pub mod output;
