@@ -157,6 +157,7 @@ mod tests {
             heartbeat: 1,
             last_heartbeat_ms_ago: Some(10),
             health: health.into(),
+            load: None,
             digest: None,
             caught_up: true,
         }
