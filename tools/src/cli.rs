@@ -126,6 +126,9 @@ pub enum Command {
     Ready,
     /// The node's Prometheus metrics, as text
     Metrics,
+    /// Stage response caches
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Cluster membership and convergence, as this node sees them
     #[command(subcommand)]
     Cluster(ClusterCommand),
@@ -146,6 +149,17 @@ pub enum Command {
     /// Cluster certificates for the peer channel
     #[command(subcommand)]
     Certs(CertsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CacheCommand {
+    /// Empty a stage's response cache on the node, or on every live node with --cluster
+    Flush {
+        api: String,
+        stage: String,
+        #[arg(long)]
+        cluster: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -2,7 +2,7 @@
 
 use crate::apply;
 use crate::cli::{
-    CertsCommand, Cli, ClusterCommand, Command, DnsFormat, KeysCommand, PlansCommand,
+    CacheCommand, CertsCommand, Cli, ClusterCommand, Command, DnsFormat, KeysCommand, PlansCommand,
 };
 use crate::client::Client;
 use crate::kinds::{Kind, segment};
@@ -10,7 +10,7 @@ use crate::output::{Format, render};
 use crate::settings::{Flags, Settings};
 use anyhow::Context;
 use edgeway_shared::admin::{
-    ClusterMembers, ClusterStatus, DeployRequest, Health, PlanKeyRequest, UsageUpdate,
+    CacheFlush, ClusterMembers, ClusterStatus, DeployRequest, Health, PlanKeyRequest, UsageUpdate,
 };
 use http::Method;
 use serde_json::{Value, json};
@@ -119,6 +119,28 @@ pub async fn run(cli: Cli, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Resu
                 client.get("/metrics").await?;
             }
             String::from_utf8_lossy(&body).into_owned()
+        }
+        Command::Cache(CacheCommand::Flush {
+            api,
+            stage,
+            cluster,
+        }) => {
+            let scope = if cluster { "cluster" } else { "node" };
+            let path = format!(
+                "/apis/{}/stages/{}/cache?scope={scope}",
+                segment(&api)?,
+                segment(&stage)?
+            );
+            let flushed: CacheFlush =
+                serde_json::from_value(client.call(Method::DELETE, &path, None).await?)
+                    .context("cache flush: unexpected answer")?;
+            match format {
+                Format::Table => format!(
+                    "flushed {api}/{stage} on {}\n",
+                    flushed.flushed_nodes.join(", ")
+                ),
+                other => render(&serde_json::to_value(flushed)?, other, None),
+            }
         }
         Command::Cluster(ClusterCommand::Members) => {
             let members: ClusterMembers =

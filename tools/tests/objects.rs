@@ -394,3 +394,42 @@ async fn probes_objects_settings_and_exit_codes() {
         .fails(1, "http://host:port");
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_flush_empties_a_stage_cache() {
+    let node = TestNode::start().await;
+    let ctl = Ctl::for_node(&node);
+    let doc = ctl.file(
+        "api.yaml",
+        "api: {id: shop, name: shop, kind: rest}\n\
+         integrations: [{id: ok, type: mock, mock: {status_code: 200, body: 'hi'}}]\n\
+         routes: [{method: GET, path: /a, integration_id: ok}]\n\
+         stages: [{name: prod, cache: {enabled: true}}]\n\
+         deploy_to: [prod]\n",
+    );
+    ctl.run(&["apply", "-f", &doc]).await.ok();
+    let x_cache = |reply: edgeway_tests::Reply| reply.header("x-cache").map(str::to_string);
+    assert_eq!(
+        x_cache(node.get_api("shop", "/prod/a").await).as_deref(),
+        Some("Miss")
+    );
+    assert_eq!(
+        x_cache(node.get_api("shop", "/prod/a").await).as_deref(),
+        Some("Hit")
+    );
+    let flushed = ctl.run(&["cache", "flush", "shop", "prod"]).await;
+    assert_eq!(flushed.ok(), "flushed shop/prod on node-1\n");
+    assert_eq!(
+        x_cache(node.get_api("shop", "/prod/a").await).as_deref(),
+        Some("Miss")
+    );
+    let json = ctl
+        .run(&["cache", "flush", "shop", "prod", "-o", "json"])
+        .await
+        .json();
+    assert_eq!(json["flushed_nodes"], serde_json::json!(["node-1"]));
+    ctl.run(&["cache", "flush", "shop", "nope"])
+        .await
+        .fails(5, "not found");
+    node.shutdown().await;
+}
