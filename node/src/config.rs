@@ -49,6 +49,9 @@ pub struct NodeConfig {
     pub cluster: Option<ClusterSection>,
     #[serde(default)]
     pub private: PrivateListener,
+    /// Where stages' access log lines go.
+    #[serde(default)]
+    pub access_log: crate::access_log::AccessLogConfig,
 }
 
 /// `[private]`: the listener private APIs are served on (keep it on an internal network).
@@ -279,6 +282,15 @@ impl NodeConfig {
         }
         if let Some(cluster) = &self.cluster {
             cluster.validate(&self.node.id)?;
+        }
+        if self.access_log.queue == 0 {
+            return Err(invalid("access_log.queue", "must be >= 1"));
+        }
+        if self.access_log.destination.is_empty() {
+            return Err(invalid(
+                "access_log.destination",
+                "must be stdout or a file path",
+            ));
         }
         Ok(())
     }

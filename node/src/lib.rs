@@ -2,6 +2,7 @@
 //! binary is a thin wrapper around [`node::run`].
 #![forbid(unsafe_code)]
 
+pub mod access_log;
 pub mod admin;
 pub mod body;
 pub mod cluster;

@@ -7,6 +7,7 @@ mod join;
 pub use drain::Drain;
 pub use join::Networks;
 
+use crate::access_log::AccessLog;
 use crate::admin::Admin;
 use crate::cluster::Cluster;
 use crate::config::{ConfigError, NodeConfig};
@@ -49,6 +50,8 @@ pub enum StartError {
     Usage(#[from] throttle::PersistError),
     #[error("cluster: {0}")]
     Cluster(String),
+    #[error("access_log.destination: {0}")]
+    AccessLog(std::io::Error),
 }
 
 pub struct Node {
@@ -62,6 +65,7 @@ pub struct Node {
     limits: throttle::Embedded,
     cluster: Option<Arc<Cluster>>,
     drain: Arc<Drain>,
+    access_log: AccessLog,
 }
 
 impl Node {
@@ -104,6 +108,7 @@ impl Node {
         let clients = Clients::with_workers(&config.backends, workers)?;
         let cluster_slot = Arc::new(std::sync::OnceLock::new());
         let caches = crate::pipeline::cache::Caches::default();
+        let access_log = AccessLog::start(&config.access_log).map_err(StartError::AccessLog)?;
         let gateway = Arc::new(Gateway {
             snapshot: control.snapshot(),
             authorizers: authorize::Registry::new(clients.clone(), &config.node.region),
@@ -126,6 +131,7 @@ impl Node {
             region: config.node.region.clone(),
             cluster: cluster_slot.clone(),
             forward_secret: crate::pipeline::endpoint::internal::new_secret(),
+            access_log: access_log.clone(),
         });
         let ready = Arc::new(AtomicBool::new(false));
         let drain = Arc::new(Drain::new(cluster_slot.clone()));
@@ -216,7 +222,13 @@ impl Node {
             limits,
             cluster,
             drain,
+            access_log,
         })
+    }
+
+    /// Reopens the access log file (after rotation; SIGHUP does this).
+    pub async fn reopen_logs(&self) {
+        self.access_log.reopen().await;
     }
 
     pub fn cluster(&self) -> Option<&Arc<Cluster>> {
@@ -309,22 +321,33 @@ async fn bootstrap(control: &Control, path: &std::path::Path) -> Result<(), Star
 /// Runs a node until SIGINT or SIGTERM, then shuts it down gracefully.
 pub async fn run(config: NodeConfig) -> Result<(), StartError> {
     let node = Node::start(config).await?;
-    wait_for_signal().await;
+    wait_for_signal(&node).await;
     tracing::info!("shutting down: finishing in-flight requests");
     node.shutdown().await;
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// Waits for SIGTERM or Ctrl-C; SIGHUP meanwhile reopens the access log (log rotation).
+async fn wait_for_signal(node: &Node) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
+        let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+        loop {
+            tokio::select! {
+                _ = term.recv() => return,
+                _ = tokio::signal::ctrl_c() => return,
+                _ = hup.recv() => {
+                    tracing::info!("SIGHUP: reopening the access log");
+                    node.reopen_logs().await;
+                }
+            }
         }
     }
     #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+    {
+        let _ = node;
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -280,5 +280,6 @@ fn new_stage(api_id: &str, name: &str) -> Stage {
         throttle: None,
         route_throttles: Default::default(),
         cache: None,
+        access_log: None,
     }
 }

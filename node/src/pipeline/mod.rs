@@ -56,6 +56,8 @@ pub struct Gateway {
     pub forward_secret: String,
     /// Stage response caches, kept across snapshot swaps.
     pub caches: cache::Caches,
+    /// Where stages' access log lines go.
+    pub access_log: crate::access_log::AccessLog,
 }
 
 /// What respond needs to know about how far a request got.
@@ -68,18 +70,27 @@ struct Outcome {
     cors: Option<cors::Applied>,
     /// The tightest rate limit that applied, for the `RateLimit-*` headers.
     rate: throttle::RateLimitInfo,
+    /// The stage, when it keeps an access log (and what its line needs).
+    logged_stage: Option<Arc<crate::snapshot::StageRuntime>>,
+    source_ip: Option<std::net::IpAddr>,
+    principal: Option<authorize::Principal>,
+    error: Option<(ResponseType, String)>,
 }
 
 impl accept::Handler for Gateway {
     async fn handle(&self, request: Request<Incoming>, conn: ConnInfo) -> Response<Body> {
         let started = Instant::now();
-        let request_id = new_request_id();
+        let request_id = client_request_id(request.headers()).unwrap_or_else(new_request_id);
+        let asked = Asked::of(&request, conn.peer);
         let mut outcome = Outcome::default();
         let mut response = match self.run(request, conn, &mut outcome).await {
             Ok(response) => response,
             Err(error) => {
                 if error.source != crate::error::ErrorSource::Client {
                     tracing::warn!(%request_id, %error, "request failed");
+                }
+                if outcome.logged_stage.is_some() {
+                    outcome.error = Some((error.kind, error.message.to_string()));
                 }
                 respond::error_response(&error, outcome.api.as_deref(), &request_id)
             }
@@ -98,7 +109,78 @@ impl accept::Handler for Gateway {
             started.elapsed(),
             outcome.integration_time,
         );
+        if let Some(stage) = &outcome.logged_stage {
+            let line = access_line(stage, &outcome, &asked, &request_id, &response, started);
+            self.access_log.write(line);
+        }
         response
+    }
+}
+
+/// What the client asked, kept for the access log before the request is taken apart.
+struct Asked {
+    method: http::Method,
+    uri: http::Uri,
+    version: http::Version,
+    peer: SocketAddr,
+    at_ms: u64,
+}
+
+impl Asked {
+    fn of(request: &Request<Incoming>, peer: SocketAddr) -> Asked {
+        Asked {
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            version: request.version(),
+            peer,
+            at_ms: edgeway_shared::version::wall_millis(),
+        }
+    }
+}
+
+fn access_line(
+    stage: &crate::snapshot::StageRuntime,
+    outcome: &Outcome,
+    asked: &Asked,
+    request_id: &str,
+    response: &Response<Body>,
+    started: Instant,
+) -> String {
+    use http_body::Body as _;
+    let protocol = match asked.version {
+        http::Version::HTTP_2 => "HTTP/2.0",
+        http::Version::HTTP_3 => "HTTP/3.0",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        _ => "HTTP/1.1",
+    };
+    let integration_ms = outcome.integration_time.map(|d| d.as_millis() as u64);
+    let error = outcome.error.as_ref();
+    let entry = crate::access_log::Entry {
+        request_id,
+        api_id: Some(&stage.api.id),
+        stage: Some(&stage.name),
+        route_key: outcome.route.as_ref().map(|r| &*r.key),
+        source_ip: outcome.source_ip.unwrap_or(asked.peer.ip()),
+        http_method: asked.method.as_str(),
+        path: asked.uri.path(),
+        protocol,
+        status: response.status().as_u16(),
+        request_time_ms: asked.at_ms,
+        response_latency_ms: started.elapsed().as_millis() as u64,
+        response_length: response.body().size_hint().exact(),
+        integration_latency_ms: integration_ms,
+        integration_status: integration_ms.and(error.is_none().then(|| response.status().as_u16())),
+        error_message: error.map(|(_, m)| m.as_str()),
+        error_type: error.map(|(k, _)| k.as_str()),
+        principal: outcome.principal.as_ref(),
+        client_cert: outcome
+            .principal
+            .as_ref()
+            .and_then(|p| p.client_cert.as_deref()),
+    };
+    match stage.access_log.as_ref().and_then(|l| l.format.as_deref()) {
+        Some(format) => entry.render(format),
+        None => entry.json(),
     }
 }
 
@@ -128,8 +210,13 @@ impl Gateway {
 
         let resolved = resolve::resolve(&snapshot, &host, parts.uri.path())?;
         outcome.api = Some(resolved.stage.api.clone());
+        let logged = resolved.stage.access_log.is_some();
+        if logged {
+            outcome.logged_stage = Some(resolved.stage.clone());
+        }
 
         let source_ip = policy::source_ip(conn.peer.ip(), &headers, &self.trusted_proxies);
+        outcome.source_ip = Some(source_ip);
         let api = &resolved.stage.api;
         if let endpoint::Placement::Forward { home } =
             endpoint::place(api, conn.listener, source_ip, &self.region)?
@@ -171,6 +258,9 @@ impl Gateway {
         let mut principal =
             authorize::authorize(&self.authorizers, &snapshot, stage, &routed.route, &view).await?;
         principal.client_cert = client_cert;
+        if logged {
+            outcome.principal = Some(principal.clone());
+        }
 
         match self
             .throttle
@@ -225,6 +315,13 @@ impl Gateway {
         outcome.integration_time = Some(integration_started.elapsed());
         fetch.finish(result).await
     }
+}
+
+/// The caller's `x-request-id`, when it is a sane one (1–128 visible ASCII characters).
+fn client_request_id(headers: &http::HeaderMap) -> Option<String> {
+    let id = headers.get(respond::REQUEST_ID)?.to_str().ok()?;
+    let sane = (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic());
+    sane.then(|| id.to_string())
 }
 
 /// 128 random bits as 32 hex digits.

@@ -53,6 +53,8 @@ pub struct StageRuntime {
     pub cache: Option<Arc<crate::pipeline::cache::StagePolicy>>,
     /// The stage's cache on this node, found in the registry at the first cached request.
     pub cache_slot: std::sync::OnceLock<Arc<crate::pipeline::cache::StageCache>>,
+    /// The stage's access log settings, when it logs.
+    pub access_log: Option<Arc<edgeway_shared::AccessLogSettings>>,
 }
 
 pub struct RouteRuntime {
@@ -228,5 +230,6 @@ fn compile_stage(stage: &Stage, deployment: &Deployment) -> StageRuntime {
         deployment_id: Arc::from(deployment.id.as_str()),
         cache,
         cache_slot: Default::default(),
+        access_log: stage.access_log.clone().map(Arc::new),
     }
 }

@@ -48,6 +48,17 @@ pub struct Stage {
     /// The stage's response cache; like throttles, it applies without a deployment.
     #[serde(default)]
     pub cache: Option<CacheSettings>,
+    /// One access log line per request when set.
+    #[serde(default)]
+    pub access_log: Option<AccessLogSettings>,
+}
+
+/// A stage's access log: the line's format, with `$context` variables as AWS names them
+/// (`$context.requestId $context.status`); a JSON object of every field when absent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AccessLogSettings {
+    #[serde(default)]
+    pub format: Option<String>,
 }
 
 impl Stage {

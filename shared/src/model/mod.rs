@@ -25,7 +25,7 @@ pub use cache::{
     CacheKeyParameters, CacheSettings, DEFAULT_CACHE_CAPACITY_BYTES, DEFAULT_CACHE_TTL_SECONDS,
     MAX_CACHE_TTL_SECONDS, MAX_CACHED_BODY_BYTES, RouteCacheSettings, UnauthorizedCacheControl,
 };
-pub use deployment::{DEFAULT_STAGE, Deployment, Stage};
+pub use deployment::{AccessLogSettings, DEFAULT_STAGE, Deployment, Stage};
 pub use domain::{BasePathMapping, Domain};
 pub use integration::{
     BackendProtocol, DEFAULT_TIMEOUT_MS, Integration, IntegrationResponse, IntegrationType,

@@ -311,6 +311,16 @@ impl Stage {
         if self.auto_deploy && kind != ApiKind::Http {
             return Err(err(&me, "auto_deploy", "is available only in http APIs"));
         }
+        if let Some(format) = self.access_log.as_ref().and_then(|l| l.format.as_ref()) {
+            // As AWS: a line that cannot be tied to its request is no use.
+            if !format.contains("$context.requestId") || format.len() > 4096 {
+                return Err(err(
+                    &me,
+                    "access_log.format",
+                    "must contain $context.requestId and be at most 4096 characters",
+                ));
+            }
+        }
         for (name, value) in &self.variables {
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 return Err(err(

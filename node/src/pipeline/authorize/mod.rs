@@ -29,7 +29,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 /// Who is calling, as far as the gateway could establish.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Principal {
     /// The caller's API key (header or authorizer-supplied), when the route requires one.
     pub api_key: Option<Arc<KeyEntry>>,

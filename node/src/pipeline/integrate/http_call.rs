@@ -72,13 +72,15 @@ pub async fn call(
         headers,
         body,
     } = request;
-    let (backend_uri, backend_headers) = match &target.mapping {
+    let trace = super::trace::TraceContext::from_client(&headers);
+    let (backend_uri, mut backend_headers) = match &target.mapping {
         None => proxy_request(target, uri, headers, &ctx)?,
         Some(mapping) => {
             let values = mapping.request_values(&headers, uri.query(), ctx.params, ctx.principal);
             mapped_request(target, &headers, &values)?
         }
     };
+    trace.apply(&mut backend_headers);
     let mut backend = Request::new(body);
     *backend.method_mut() = target.method.clone().unwrap_or_else(|| method.clone());
     *backend.uri_mut() = backend_uri;

@@ -6,6 +6,7 @@ pub mod client;
 mod http_call;
 pub mod mapping;
 pub mod template;
+mod trace;
 
 pub use client::Clients;
 

@@ -1,0 +1,116 @@
+//! W3C trace context (`traceparent`, `tracestate`) on integration requests. The gateway is one
+//! hop of the caller's trace: the trace id and flags go on, with a new parent id for this hop.
+//! A request without a valid `traceparent` starts a new trace.
+
+use http::{HeaderMap, HeaderValue};
+
+pub const TRACEPARENT: &str = "traceparent";
+pub const TRACESTATE: &str = "tracestate";
+
+/// The trace context for the integration request, read from the client's headers.
+pub struct TraceContext {
+    traceparent: HeaderValue,
+    tracestate: Option<HeaderValue>,
+}
+
+impl TraceContext {
+    pub fn from_client(headers: &HeaderMap) -> TraceContext {
+        let parent = headers
+            .get(TRACEPARENT)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse);
+        let (trace_id, flags) = match parent {
+            Some((trace_id, flags)) => (trace_id.to_string(), flags.to_string()),
+            None => (
+                format!("{:032x}", rand::random::<u128>() | 1),
+                "01".to_string(),
+            ),
+        };
+        let span_id = format!("{:016x}", rand::random::<u64>() | 1);
+        let value = format!("00-{trace_id}-{span_id}-{flags}");
+        TraceContext {
+            traceparent: HeaderValue::try_from(value).expect("hex digits and dashes"),
+            // tracestate belongs to the trace the caller started; without it, none.
+            tracestate: parent.and(headers.get(TRACESTATE).cloned()),
+        }
+    }
+
+    /// Sets the headers on the integration request (replacing whatever the client sent).
+    pub fn apply(self, backend: &mut HeaderMap) {
+        backend.insert(TRACEPARENT, self.traceparent);
+        backend.remove(TRACESTATE);
+        if let Some(state) = self.tracestate {
+            backend.insert(TRACESTATE, state);
+        }
+    }
+}
+
+/// `version-traceid-parentid-flags`: trace id and flags, if the header is valid version 00
+/// (or a later version, read as 00 demands) with non-zero ids.
+fn parse(value: &str) -> Option<(&str, &str)> {
+    let mut parts = value.trim().split('-');
+    let version = parts.next()?;
+    let (trace_id, parent_id, flags) = (parts.next()?, parts.next()?, parts.next()?);
+    let hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let valid = hex(version, 2)
+        && version != "ff"
+        && (version != "00" || parts.next().is_none())
+        && hex(trace_id, 32)
+        && hex(parent_id, 16)
+        && hex(flags, 2)
+        && trace_id.bytes().any(|b| b != b'0')
+        && parent_id.bytes().any(|b| b != b'0');
+    valid.then_some((trace_id, flags))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CALLER: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn the_callers_trace_continues_with_a_new_parent_id() {
+        let mut client = HeaderMap::new();
+        client.insert(TRACEPARENT, CALLER.parse().unwrap());
+        client.insert(TRACESTATE, "vendor=x".parse().unwrap());
+        let mut backend = HeaderMap::new();
+        TraceContext::from_client(&client).apply(&mut backend);
+        let sent = backend[TRACEPARENT].to_str().unwrap();
+        assert!(
+            sent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+            "{sent}"
+        );
+        assert!(sent.ends_with("-01"));
+        assert_ne!(&sent[36..52], "00f067aa0ba902b7", "a new parent id");
+        assert_eq!(
+            parse(sent).map(|p| p.0),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        assert_eq!(backend[TRACESTATE], "vendor=x");
+    }
+
+    #[test]
+    fn invalid_or_missing_context_starts_a_new_trace() {
+        for bad in [
+            "",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+        ] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
+        let mut client = HeaderMap::new();
+        client.insert(TRACESTATE, "orphan=1".parse().unwrap());
+        let mut backend = HeaderMap::new();
+        TraceContext::from_client(&client).apply(&mut backend);
+        assert!(parse(backend[TRACEPARENT].to_str().unwrap()).is_some());
+        assert!(backend.get(TRACESTATE).is_none());
+    }
+}
