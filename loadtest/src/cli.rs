@@ -38,7 +38,7 @@ pub struct Args {
     /// Time before measuring starts (requests are sent, not counted).
     #[arg(short, long, default_value = "0s", value_parser = parse_duration)]
     pub warmup: Duration,
-    /// HTTP version: 1.1, or 2 (h2c for http://, ALPN h2 for https://).
+    /// HTTP version: 1.1, 2 (h2c for http://, ALPN h2 for https://) or 3 (QUIC, https:// only).
     #[arg(long = "http", default_value = "1.1")]
     pub http: HttpVersion,
     /// Connections per target.

@@ -1,5 +1,6 @@
-//! Connections to one target: a pool of HTTP/1.1 connections (one request at a time each) or a
-//! few HTTP/2 connections shared by concurrent streams; cleartext or TLS.
+//! Connections to one target: a pool of HTTP/1.1 connections (one request at a time each), a
+//! few HTTP/2 connections shared by concurrent streams (cleartext or TLS), or a few HTTP/3
+//! connections ([`crate::h3`]).
 
 use crate::config::{HttpVersion, LoadConfig};
 use crate::spec::Target;
@@ -69,6 +70,7 @@ pub struct Pool {
     /// HTTP/2: connections shared by streams, used in turn.
     h2_slots: Vec<tokio::sync::Mutex<Option<http2::SendRequest<Full<Bytes>>>>>,
     h2_next: AtomicUsize,
+    h3: Option<crate::h3::H3>,
 }
 
 impl Pool {
@@ -88,6 +90,15 @@ impl Pool {
             true => Some(tls_connector(config, authority.host())?),
             false => None,
         };
+        let h3 = match config.http {
+            HttpVersion::Http3 => Some(crate::h3::H3::new(
+                addr,
+                authority.host(),
+                tls_config(config)?,
+                config.connections,
+            )?),
+            _ => None,
+        };
         Ok(Pool {
             addr,
             tls,
@@ -101,6 +112,7 @@ impl Pool {
                 .map(|_| tokio::sync::Mutex::new(None))
                 .collect(),
             h2_next: AtomicUsize::new(0),
+            h3,
         })
     }
 
@@ -121,14 +133,17 @@ impl Pool {
                 let host = HeaderValue::from_str(self.authority.as_str()).expect("authority");
                 request.headers_mut().insert(HOST, host);
             }
-            HttpVersion::Http2 => {
+            HttpVersion::Http2 | HttpVersion::Http3 => {
                 *request.uri_mut() = Uri::builder()
                     .scheme(self.scheme.clone())
                     .authority(self.authority.clone())
                     .path_and_query(self.path.clone())
                     .build()
                     .expect("valid parts");
-                *request.version_mut() = Version::HTTP_2;
+                *request.version_mut() = match self.http {
+                    HttpVersion::Http3 => Version::HTTP_3,
+                    _ => Version::HTTP_2,
+                };
             }
         }
         request
@@ -141,9 +156,14 @@ impl Pool {
         key: Option<&HeaderValue>,
     ) -> Result<Answer, Failure> {
         let request = self.request(config, key);
-        match self.http {
-            HttpVersion::Http1 => self.send_h1(request).await,
-            HttpVersion::Http2 => self.send_h2(request).await,
+        match (self.http, &self.h3) {
+            (HttpVersion::Http3, Some(h3)) => {
+                let (parts, _) = request.into_parts();
+                h3.send(Request::from_parts(parts, ()), config.body.clone())
+                    .await
+            }
+            (HttpVersion::Http2, _) => self.send_h2(request).await,
+            _ => self.send_h1(request).await,
         }
     }
 
@@ -197,10 +217,7 @@ impl Pool {
                     .connect(name.clone(), tcp)
                     .await
                     .map_err(|_| Failure::Tls)?;
-                let want = match self.http {
-                    HttpVersion::Http1 => &b"http/1.1"[..],
-                    HttpVersion::Http2 => &b"h2"[..],
-                };
+                let want = alpn(self.http);
                 if tls.get_ref().1.alpn_protocol().is_some_and(|p| p != want) {
                     return Err(Failure::Tls);
                 }
@@ -216,7 +233,8 @@ where
 {
     // A connection task ending in an error shows up as a failed request; nothing to log here.
     Ok(match http {
-        HttpVersion::Http1 => {
+        // HTTP/3 runs over QUIC (crate::h3), never over TCP.
+        HttpVersion::Http1 | HttpVersion::Http3 => {
             let (sender, conn) = http1::handshake(io).await.map_err(|_| Failure::Io)?;
             tokio::spawn(conn);
             Sender::H1(sender)
@@ -249,11 +267,27 @@ async fn read(
     })
 }
 
-/// TLS with the public roots plus `--ca`, ALPN for the chosen version, SNI `host`.
+/// The ALPN protocol of each HTTP version.
+fn alpn(http: HttpVersion) -> &'static [u8] {
+    match http {
+        HttpVersion::Http1 => b"http/1.1",
+        HttpVersion::Http2 => b"h2",
+        HttpVersion::Http3 => b"h3",
+    }
+}
+
+/// TLS over TCP with SNI `host`.
 fn tls_connector(
     config: &LoadConfig,
     host: &str,
 ) -> anyhow::Result<(TlsConnector, ServerName<'static>)> {
+    let name = ServerName::try_from(host.to_string())
+        .with_context(|| format!("'{host}' is not a TLS server name"))?;
+    Ok((TlsConnector::from(Arc::new(tls_config(config)?)), name))
+}
+
+/// The public roots plus `--ca`, and ALPN for the chosen version.
+fn tls_config(config: &LoadConfig) -> anyhow::Result<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = &config.ca_file {
@@ -271,11 +305,6 @@ fn tls_connector(
         .context("TLS versions")?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    tls.alpn_protocols = vec![match config.http {
-        HttpVersion::Http1 => b"http/1.1".to_vec(),
-        HttpVersion::Http2 => b"h2".to_vec(),
-    }];
-    let name = ServerName::try_from(host.to_string())
-        .with_context(|| format!("'{host}' is not a TLS server name"))?;
-    Ok((TlsConnector::from(Arc::new(tls)), name))
+    tls.alpn_protocols = vec![alpn(config.http).to_vec()];
+    Ok(tls)
 }

@@ -27,6 +27,9 @@ pub enum HttpVersion {
     /// HTTP/2: h2c by prior knowledge for http:// targets, ALPN h2 for https://.
     #[value(name = "2")]
     Http2,
+    /// HTTP/3 over QUIC (https:// targets only; the UDP port is the URL's).
+    #[value(name = "3")]
+    Http3,
 }
 
 impl HttpVersion {
@@ -34,6 +37,7 @@ impl HttpVersion {
         match self {
             HttpVersion::Http1 => "http/1.1",
             HttpVersion::Http2 => "h2",
+            HttpVersion::Http3 => "h3",
         }
     }
 }
@@ -99,6 +103,13 @@ impl LoadConfig {
         }
         if self.max_in_flight == 0 {
             bail!("max-in-flight must be at least 1");
+        }
+        if let Some(target) = self
+            .targets
+            .iter()
+            .find(|t| !t.tls() && self.http == HttpVersion::Http3)
+        {
+            bail!("target {}: HTTP/3 needs an https:// URL", target.url);
         }
         match self.mode {
             Mode::Open { rate } if self.keys.is_empty() && !(rate.is_finite() && rate > 0.0) => {

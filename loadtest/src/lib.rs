@@ -6,7 +6,7 @@
 //!   lowering the load (no coordinated omission).
 //! - **Closed loop** ([`Mode::Closed`]): a fixed number of workers, each waiting for its answer.
 //!
-//! HTTP/1.1 and HTTP/2 (h2c or TLS), several targets in weighted round-robin, HDR latency
+//! HTTP/1.1, HTTP/2 (h2c or TLS) and HTTP/3, several targets in weighted round-robin, HDR latency
 //! percentiles, status counts per key and per target, and a JSON [`Report`].
 #![forbid(unsafe_code)]
 
@@ -14,6 +14,7 @@ mod balance;
 pub mod cli;
 pub mod client;
 pub mod config;
+mod h3;
 mod progress;
 pub mod record;
 pub mod report;
