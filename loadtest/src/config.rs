@@ -7,6 +7,9 @@ use http::{HeaderName, HeaderValue, Method};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The most requests one run may keep in flight.
+pub const MAX_IN_FLIGHT: usize = 1_000_000;
+
 /// How requests are paced.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Mode {
@@ -101,8 +104,8 @@ impl LoadConfig {
         if self.connections == 0 {
             bail!("connections must be at least 1");
         }
-        if self.max_in_flight == 0 {
-            bail!("max-in-flight must be at least 1");
+        if !(1..=MAX_IN_FLIGHT).contains(&self.max_in_flight) {
+            bail!("max-in-flight must be between 1 and {MAX_IN_FLIGHT}");
         }
         if let Some(target) = self
             .targets

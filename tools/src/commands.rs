@@ -13,6 +13,7 @@ use edgeway_shared::admin::{
     CacheFlush, ClusterMembers, ClusterStatus, DeployRequest, Health, PlanKeyRequest, UsageUpdate,
 };
 use http::Method;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -329,9 +330,13 @@ async fn run_plans(
             end,
             key,
         } => {
+            // Dates go into the query as given (escaped); the server checks their form.
+            let escape = |v: &str| utf8_percent_encode(v, NON_ALPHANUMERIC).to_string();
             let mut path = format!(
-                "/usageplans/{}/usage?start_date={start}&end_date={end}",
-                segment(&plan)?
+                "/usageplans/{}/usage?start_date={}&end_date={}",
+                segment(&plan)?,
+                escape(&start),
+                escape(&end)
             );
             if let Some(key) = key {
                 path.push_str(&format!("&key_id={}", segment(&key)?));
