@@ -126,6 +126,8 @@ pub enum Command {
     Ready,
     /// The node's Prometheus metrics, as text
     Metrics,
+    /// Drain the node: stop taking traffic, finish in-flight requests, leave the cluster
+    Drain,
     /// Stage response caches
     #[command(subcommand)]
     Cache(CacheCommand),

@@ -113,6 +113,12 @@ pub async fn run(cli: Cli, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Resu
         }
         Command::Health => probe(client, "/health", format).await?,
         Command::Ready => probe(client, "/ready", format).await?,
+        Command::Drain => {
+            let health: Health =
+                serde_json::from_value(client.call(Method::POST, "/drain", None).await?)
+                    .context("/drain: unexpected answer")?;
+            render(&serde_json::to_value(health)?, format, Some(HEALTH_COLUMNS))
+        }
         Command::Metrics => {
             let (status, body) = client.raw(Method::GET, "/metrics", None).await?;
             // An error answer is JSON: let `get` turn it into the usual error.
@@ -227,17 +233,19 @@ fn objects_table(list: &Value) -> String {
     render(&Value::Array(rows), Format::Table, Some(&columns))
 }
 
+const HEALTH_COLUMNS: &[(&str, &str)] = &[
+    ("STATUS", "/status"),
+    ("NODE", "/node"),
+    ("OBJECTS", "/objects"),
+];
+
 async fn probe(client: &mut Client, path: &str, format: Format) -> anyhow::Result<String> {
     let health: Health = serde_json::from_value(client.get(path).await?)
         .with_context(|| format!("{path}: unexpected answer"))?;
     Ok(render(
         &serde_json::to_value(health)?,
         format,
-        Some(&[
-            ("STATUS", "/status"),
-            ("NODE", "/node"),
-            ("OBJECTS", "/objects"),
-        ]),
+        Some(HEALTH_COLUMNS),
     ))
 }
 

@@ -433,3 +433,23 @@ async fn cache_flush_empties_a_stage_cache() {
         .fails(5, "not found");
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_turns_the_node_not_ready() {
+    let node = TestNode::start().await;
+    let ctl = Ctl::for_node(&node);
+    ctl.run(&["ready"]).await.ok();
+    assert_eq!(
+        ctl.run(&["drain", "-o", "json"]).await.json()["status"],
+        "draining"
+    );
+    ctl.run(&["ready"]).await.fails(8, "draining");
+    let wrong_token = [
+        ("EDGEWAY_ADDR", ctl.addr.as_str()),
+        ("EDGEWAY_TOKEN", "wrong-token-0123456789"),
+    ];
+    ctl.run_with(&["drain"], &wrong_token)
+        .await
+        .fails(4, "bearer token");
+    node.shutdown().await;
+}
