@@ -199,6 +199,7 @@ impl Node {
                 let seams = join::Seams {
                     networks: &networks,
                     forwarder: Arc::new(forwarder),
+                    caches: gateway.caches.clone(),
                     stop: &stop,
                 };
                 let (cluster, server) =

@@ -185,4 +185,13 @@ pub struct ClusterStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CacheFlush {
     pub flushed_nodes: Vec<String>,
+    /// `scope=cluster`: live nodes that could not be reached, with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_nodes: Vec<FailedNode>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailedNode {
+    pub node: String,
+    pub error: String,
 }

@@ -1,34 +1,35 @@
-//! `DELETE /apis/{id}/stages/{name}/cache`: empties a stage's response cache on this node.
+//! `DELETE /apis/{id}/stages/{name}/cache`: empties a stage's response cache on this node, or
+//! with `scope=cluster` on every live node of the cluster (over the peer channel).
 
 use super::{Admin, Failure, Reply, bad_request};
 use crate::body::json_response;
 use edgeway_shared::ObjectKind;
-use edgeway_shared::admin::CacheFlush;
-use http::StatusCode;
+use edgeway_shared::admin::{CacheFlush, FailedNode};
 
 pub async fn flush(admin: &Admin, api: &str, stage: &str, query: &str) -> Reply {
     admin
         .control
         .get(ObjectKind::Stage, &format!("{api}/{stage}"))?;
-    match scope(query)? {
-        Scope::Node => {}
-        Scope::Cluster => {
-            return Err(Failure(
-                StatusCode::NOT_IMPLEMENTED,
-                "not_implemented",
-                "scope=cluster needs the peer channel, which this node does not have yet; \
-                 flush each node (scope=node)"
-                    .into(),
-            ));
-        }
-    }
+    let cluster_wide = matches!(scope(query)?, Scope::Cluster);
     admin.caches.flush_stage(api, stage).await;
-    Ok(json_response(
-        200,
-        &CacheFlush {
-            flushed_nodes: vec![admin.node_id.clone()],
-        },
-    ))
+    let mut answer = CacheFlush {
+        flushed_nodes: vec![admin.node_id.clone()],
+        failed_nodes: Vec::new(),
+    };
+    // A node that runs alone is the whole cluster.
+    if let (true, Some(cluster)) = (cluster_wide, admin.cluster.get()) {
+        let (flushed, failed) = cluster.flush_cache(api, stage).await;
+        answer.flushed_nodes.extend(flushed);
+        answer.failed_nodes = (failed.into_iter())
+            .map(|(node, error)| FailedNode { node, error })
+            .collect();
+    }
+    let status = if answer.failed_nodes.is_empty() {
+        200
+    } else {
+        207
+    };
+    Ok(json_response(status, &answer))
 }
 
 enum Scope {

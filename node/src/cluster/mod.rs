@@ -47,6 +47,8 @@ pub struct Join<'a> {
     /// The peer channel's handler slot; filled here.
     pub handler: HandlerSlot,
     pub forwarder: Option<Arc<dyn Forwarder>>,
+    /// This node's response caches (cluster-wide flushes empty them).
+    pub caches: crate::pipeline::cache::Caches,
     pub stop: watch::Receiver<bool>,
 }
 
@@ -72,6 +74,7 @@ impl Cluster {
             peers,
             handler,
             forwarder,
+            caches,
             stop,
         } = join;
         let alone = settings.seeds.is_empty();
@@ -93,6 +96,7 @@ impl Cluster {
             control.clone(),
             hints_tx,
             forwarder,
+            caches,
         )));
         let (caught_up_tx, caught_up) = watch::channel(alone);
         let heartbeats = members::Heartbeats::default();
@@ -167,6 +171,39 @@ impl Cluster {
             .filter(|(_, s)| s.get(gossip::HEALTH) == Some("ready"))
             .filter_map(|(id, s)| peer_address(&id, &s))
             .collect()
+    }
+
+    /// Asks every live peer to empty its cache of one stage; returns the ids of those that
+    /// did and of those that could not be reached (with why).
+    pub async fn flush_cache(
+        &self,
+        api: &str,
+        stage: &str,
+    ) -> (Vec<String>, Vec<(String, String)>) {
+        let peers: Vec<PeerAddress> = (self.live_peers().await.iter())
+            .filter_map(|(id, state)| peer_address(id, state))
+            .collect();
+        let calls = peers.iter().map(|peer| async move {
+            let request = crate::peer::PeerRequest::FlushCache {
+                api: api.to_string(),
+                stage: stage.to_string(),
+            };
+            let result = match self.peers.call(peer, request).await {
+                Ok(crate::peer::PeerResponse::Ack) => Ok(()),
+                Ok(other) => Err(format!("unexpected answer: {other:?}")),
+                Err(e) => Err(e.to_string()),
+            };
+            (peer.node_id.clone(), result)
+        });
+        let mut flushed = Vec::new();
+        let mut failed = Vec::new();
+        for (node, result) in futures_util::future::join_all(calls).await {
+            match result {
+                Ok(()) => flushed.push(node),
+                Err(e) => failed.push((node, e)),
+            }
+        }
+        (flushed, failed)
     }
 
     pub fn peers(&self) -> &Arc<dyn PeerTransport> {

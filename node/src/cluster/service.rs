@@ -3,6 +3,7 @@
 use crate::control::Control;
 use crate::peer::protocol::{ForwardedRequest, ForwardedResponse, encode_records};
 use crate::peer::{BoxFuture, PeerHandler, PeerRequest, PeerResponse};
+use crate::pipeline::cache::Caches;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -15,6 +16,7 @@ pub struct ClusterService {
     control: Arc<Control>,
     hints: mpsc::Sender<String>,
     forwarder: Option<Arc<dyn Forwarder>>,
+    caches: Caches,
 }
 
 impl ClusterService {
@@ -22,11 +24,13 @@ impl ClusterService {
         control: Arc<Control>,
         hints: mpsc::Sender<String>,
         forwarder: Option<Arc<dyn Forwarder>>,
+        caches: Caches,
     ) -> ClusterService {
         ClusterService {
             control,
             hints,
             forwarder,
+            caches,
         }
     }
 }
@@ -50,6 +54,10 @@ impl PeerHandler for ClusterService {
                         PeerResponse::Error("this node does not serve forwarded requests".into())
                     }
                 },
+                PeerRequest::FlushCache { api, stage } => {
+                    self.caches.flush_stage(&api, &stage).await;
+                    PeerResponse::Ack
+                }
             }
         })
     }

@@ -28,6 +28,7 @@ pub(super) struct Seams<'a> {
     pub networks: &'a Networks,
     /// Serves requests other regions forward to this node.
     pub forwarder: Arc<dyn Forwarder>,
+    pub caches: crate::pipeline::cache::Caches,
     pub stop: &'a watch::Receiver<bool>,
 }
 
@@ -43,6 +44,7 @@ pub(super) async fn join(
     let Seams {
         networks,
         forwarder,
+        caches,
         stop,
     } = seams;
     let fail = |e: &dyn std::fmt::Display| StartError::Cluster(e.to_string());
@@ -96,6 +98,7 @@ pub(super) async fn join(
         peers,
         handler,
         forwarder: Some(forwarder),
+        caches,
         stop: stop.clone(),
     })
     .await

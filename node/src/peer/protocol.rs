@@ -22,6 +22,8 @@ pub enum PeerRequest {
     Changed,
     /// A public request for an API this node does not serve (regional endpoint forwarding).
     Forward(ForwardedRequest),
+    /// Empty this node's response cache of one stage (a cluster-wide flush).
+    FlushCache { api: String, stage: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
