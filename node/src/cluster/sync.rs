@@ -43,6 +43,7 @@ impl Syncer {
         let mut full = tokio::time::interval(self.sync_interval);
         let mut beat = tokio::time::interval(self.heartbeat_interval);
         let mut load = super::load::CpuLoad::default();
+        self.publish_digest().await;
         loop {
             let everyone = tokio::select! {
                 _ = changes.changed() => {
@@ -64,6 +65,8 @@ impl Syncer {
                 }
                 _ = beat.tick() => {
                     self.heartbeats.observe(&*self.chitchat.lock().await);
+                    let members = live.borrow().len();
+                    metrics::gauge!("edgeway_cluster_live_members").set(members as f64);
                     if *self.caught_up.borrow() { continue; }
                     false
                 }
@@ -82,7 +85,9 @@ impl Syncer {
     }
 
     async fn publish_digest(&self) {
-        let digest = digest::encode(&digest::of(&self.control.store().view()));
+        let digest = digest::of(&self.control.store().view());
+        metrics::gauge!("edgeway_config_records").set(digest.records as f64);
+        let digest = digest::encode(&digest);
         self.chitchat
             .lock()
             .await
