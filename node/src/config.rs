@@ -94,6 +94,34 @@ pub struct PublicListener {
     /// Proxies (CIDRs) whose `X-Forwarded-For` names the real client for resource policies.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// HTTP/3 on the same port number over UDP (needs `tls`).
+    #[serde(default)]
+    pub http3: Http3Settings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Http3Settings {
+    #[serde(default)]
+    pub enabled: bool,
+    /// A connection with no traffic for this long is closed.
+    #[serde(default = "default_h3_idle")]
+    pub max_idle_timeout_ms: u64,
+    /// Requests in flight on one connection.
+    #[serde(default = "default_h3_streams")]
+    pub max_concurrent_streams: u32,
+    /// Flow-control window of one request body, in bytes.
+    #[serde(default = "default_h3_stream_window")]
+    pub stream_receive_window: u32,
+    /// Flow-control window of a whole connection, in bytes.
+    #[serde(default = "default_h3_connection_window")]
+    pub receive_window: u32,
+    /// TCP answers carry `Alt-Svc: h3=":PORT"; ma=...` so clients find HTTP/3.
+    #[serde(default = "yes")]
+    pub advertise: bool,
+    /// How long clients may remember the advertisement (`ma`), in seconds.
+    #[serde(default = "default_alt_svc_max_age")]
+    pub alt_svc_max_age_seconds: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -190,6 +218,21 @@ fn default_node_burst() -> u32 {
 fn default_pool() -> usize {
     256
 }
+fn default_h3_idle() -> u64 {
+    30_000
+}
+fn default_h3_streams() -> u32 {
+    100
+}
+fn default_h3_stream_window() -> u32 {
+    1024 * 1024
+}
+fn default_h3_connection_window() -> u32 {
+    8 * 1024 * 1024
+}
+fn default_alt_svc_max_age() -> u32 {
+    86_400
+}
 
 macro_rules! default_from_serde {
     ($($t:ty),*) => {$(
@@ -200,7 +243,14 @@ macro_rules! default_from_serde {
         }
     )*};
 }
-default_from_serde!(NodeSection, PublicListener, AdminListener, Limits, Backends);
+default_from_serde!(
+    NodeSection,
+    PublicListener,
+    Http3Settings,
+    AdminListener,
+    Limits,
+    Backends
+);
 
 impl Default for NodeConfig {
     fn default() -> Self {
@@ -274,6 +324,7 @@ impl NodeConfig {
             cidr.parse::<edgeway_shared::cidr::Cidr>()
                 .map_err(|m| invalid("public.trusted_proxies", m))?;
         }
+        self.validate_http3()?;
         if self.backends.pool_max_idle_per_host == 0 {
             return Err(invalid("backends.pool_max_idle_per_host", "must be >= 1"));
         }
@@ -290,6 +341,46 @@ impl NodeConfig {
             return Err(invalid(
                 "access_log.destination",
                 "must be stdout or a file path",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl NodeConfig {
+    fn validate_http3(&self) -> Result<(), ConfigError> {
+        let h3 = &self.public.http3;
+        if !h3.enabled {
+            return Ok(());
+        }
+        if self.public.tls.is_none() {
+            return Err(invalid(
+                "public.http3.enabled",
+                "HTTP/3 needs TLS: set public.tls",
+            ));
+        }
+        if !(1_000..=600_000).contains(&h3.max_idle_timeout_ms) {
+            return Err(invalid(
+                "public.http3.max_idle_timeout_ms",
+                "must be between 1000 and 600000",
+            ));
+        }
+        if !(1..=10_000).contains(&h3.max_concurrent_streams) {
+            return Err(invalid(
+                "public.http3.max_concurrent_streams",
+                "must be between 1 and 10000",
+            ));
+        }
+        if h3.stream_receive_window < 16 * 1024 {
+            return Err(invalid(
+                "public.http3.stream_receive_window",
+                "must be >= 16384",
+            ));
+        }
+        if h3.receive_window < h3.stream_receive_window {
+            return Err(invalid(
+                "public.http3.receive_window",
+                "must be >= public.http3.stream_receive_window",
             ));
         }
         Ok(())
@@ -343,6 +434,10 @@ mod tests {
             (
                 "[admin]\ntoken = \"0123456789abcdef\"\n[limits]\nnode_burst = 0",
                 "limits.node_burst: must be >= 1",
+            ),
+            (
+                "[admin]\ntoken = \"0123456789abcdef\"\n[public.http3]\nenabled = true",
+                "public.http3.enabled: HTTP/3 needs TLS",
             ),
         ];
         for (text, expected) in cases {

@@ -93,6 +93,22 @@ impl RouteMetrics {
     }
 }
 
+pub const REQUESTS_BY_PROTOCOL: &str = "edgeway_requests_by_protocol_total";
+
+/// Counts a request by the HTTP version it came over (`http1.1`, `h2`, `h3`).
+pub fn protocol(version: http::Version) {
+    static BY_VERSION: OnceLock<[Counter; 3]> = OnceLock::new();
+    let counters = BY_VERSION.get_or_init(|| {
+        ["http1.1", "h2", "h3"].map(|p| counter!(REQUESTS_BY_PROTOCOL, "protocol" => p))
+    });
+    let index = match version {
+        http::Version::HTTP_2 => 1,
+        http::Version::HTTP_3 => 2,
+        _ => 0,
+    };
+    counters[index].increment(1);
+}
+
 /// A request refused by a throttle (`limit`: `key_route`, `key`, `route`, `stage`, `node`) or
 /// by its key's quota (`quota`). Labels are bounded: configured APIs and stages, fixed kinds.
 pub fn refused(api: &str, stage: &str, limit: &'static str) {

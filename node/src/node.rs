@@ -48,6 +48,8 @@ pub enum StartError {
     Bootstrap { path: PathBuf, message: String },
     #[error("usage counters: {0}")]
     Usage(#[from] throttle::PersistError),
+    #[error("public.http3: {0}")]
+    Quic(#[from] accept::quic::QuicError),
     #[error("cluster: {0}")]
     Cluster(String),
     #[error("access_log.destination: {0}")]
@@ -96,11 +98,12 @@ impl Node {
             bootstrap(&control, path).await?;
         }
         let limits = throttle::Embedded::start(&config.node.data_dir)?;
-        let tls = config
-            .public
-            .tls
-            .is_some()
-            .then(|| Arc::new(tls::ServerTls::new(control.snapshot(), default_cert)));
+        let tls = config.public.tls.is_some().then(|| {
+            Arc::new(tls::ServerTls::new(
+                control.snapshot(),
+                default_cert.clone(),
+            ))
+        });
         let workers = config
             .public
             .workers
@@ -132,6 +135,7 @@ impl Node {
             cluster: cluster_slot.clone(),
             forward_secret: crate::pipeline::endpoint::internal::new_secret(),
             access_log: access_log.clone(),
+            alt_svc: Default::default(),
         });
         let ready = Arc::new(AtomicBool::new(false));
         let drain = Arc::new(Drain::new(cluster_slot.clone()));
@@ -164,6 +168,28 @@ impl Node {
             source,
         })?;
         drain.add(tokio::spawn(public.join())).await;
+        if config.public.http3.enabled {
+            let quic_tls = tls::quic_server_config(control.snapshot(), default_cert);
+            let endpoint = accept::quic::bind(public_addr, quic_tls, &config.public.http3)?;
+            let h3 = &config.public.http3;
+            if h3.advertise {
+                let alt_svc = format!(
+                    "h3=\":{}\"; ma={}",
+                    public_addr.port(),
+                    h3.alt_svc_max_age_seconds
+                );
+                let _ = gateway
+                    .alt_svc
+                    .set(alt_svc.parse().expect("digits and quotes"));
+            }
+            let served = accept::quic::serve(
+                endpoint,
+                gateway.clone(),
+                config.limits.clone(),
+                traffic_stop.clone(),
+            );
+            drain.add(tokio::spawn(served)).await;
+        }
         let on = Listeners {
             limits: &config.limits,
             stop: &traffic_stop,

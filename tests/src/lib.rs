@@ -8,6 +8,7 @@ pub mod backend;
 pub mod certs;
 pub mod client;
 pub mod cluster;
+pub mod h3;
 pub mod memory;
 pub mod node;
 

@@ -8,7 +8,7 @@ mod keys;
 mod objects;
 mod plans;
 
-use crate::body::{self, Body, json_response};
+use crate::body::{self, Body, RequestBody, json_response};
 use crate::control::{Control, ControlError};
 use crate::pipeline::ConnInfo;
 use crate::pipeline::accept::Handler;
@@ -16,7 +16,6 @@ use bytes::Bytes;
 use edgeway_shared::admin::{AdminError, Health};
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -68,7 +67,7 @@ pub fn bad_request(message: impl Into<String>) -> Failure {
 pub type Reply = Result<Response<Body>, Failure>;
 
 impl Handler for Admin {
-    async fn handle(&self, request: Request<Incoming>, _conn: ConnInfo) -> Response<Body> {
+    async fn handle<B: RequestBody>(&self, request: Request<B>, _conn: ConnInfo) -> Response<Body> {
         self.dispatch(request)
             .await
             .unwrap_or_else(|Failure(status, code, message)| {
@@ -84,7 +83,7 @@ impl Handler for Admin {
 }
 
 impl Admin {
-    async fn dispatch(&self, request: Request<Incoming>) -> Reply {
+    async fn dispatch<B: RequestBody>(&self, request: Request<B>) -> Reply {
         let (parts, incoming) = request.into_parts();
         let path = parts.uri.path().trim_end_matches('/').to_string();
         let segments: Vec<&str> = path.split('/').skip(1).collect();
@@ -180,7 +179,7 @@ impl Admin {
     }
 }
 
-async fn read_body(incoming: Incoming) -> Result<Bytes, Failure> {
+async fn read_body<B: RequestBody>(incoming: B) -> Result<Bytes, Failure> {
     Limited::new(incoming, MAX_ADMIN_BODY)
         .collect()
         .await

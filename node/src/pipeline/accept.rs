@@ -1,8 +1,12 @@
 //! Phase 1, accept: TCP and TLS connections, HTTP/1.1 and HTTP/2 (h2c by prior knowledge or
-//! ALPN), request size limits, header read timeout, graceful shutdown.
+//! ALPN), request size limits, header read timeout, graceful shutdown. HTTP/3 over QUIC is in
+//! `quic`; both hand requests to the same [`Handler`].
+
+mod h3_stream;
+pub mod quic;
 
 use super::ConnInfo;
-use crate::body::{self, Body};
+use crate::body::{self, Body, RequestBody};
 use crate::config::Limits;
 use crate::error::GatewayError;
 use crate::snapshot::Snapshot;
@@ -24,17 +28,17 @@ use tokio::sync::watch;
 
 /// Something that answers requests: the gateway, or the admin API.
 pub trait Handler: Send + Sync + 'static {
-    fn handle(
+    fn handle<B: RequestBody>(
         &self,
-        request: Request<Incoming>,
+        request: Request<B>,
         conn: ConnInfo,
     ) -> impl Future<Output = Response<Body>> + Send;
 }
 
 /// Rejects a declared body over the limit at once, and caps a streamed one.
-pub fn limit_body(
+pub fn limit_body<B: RequestBody>(
     parts: &http::request::Parts,
-    body: Incoming,
+    body: B,
     max: u64,
 ) -> Result<Body, GatewayError> {
     let declared = parts
@@ -119,7 +123,7 @@ pub async fn serve<H: Handler>(
         };
         let _ = tcp.set_nodelay(true);
         let service = move |handler: Arc<H>, conn: ConnInfo| {
-            service_fn(move |request| {
+            service_fn(move |request: Request<Incoming>| {
                 let (handler, conn) = (handler.clone(), conn.clone());
                 async move { Ok::<_, Infallible>(handler.handle(request, conn).await) }
             })

@@ -14,14 +14,13 @@ pub mod respond;
 pub mod route;
 pub mod throttle;
 
-use crate::body::Body;
+use crate::body::{Body, RequestBody};
 use crate::error::GatewayError;
 use crate::metrics::RouteMetrics;
 use crate::snapshot::Snapshot;
 use arc_swap::ArcSwap;
 use edgeway_shared::ResponseType;
 use http::{Request, Response};
-use hyper::body::Incoming;
 use integrate::{CallContext, Clients, MethodRequest};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -58,6 +57,8 @@ pub struct Gateway {
     pub caches: cache::Caches,
     /// Where stages' access log lines go.
     pub access_log: crate::access_log::AccessLog,
+    /// `Alt-Svc` for answers on TCP, once the HTTP/3 endpoint is up (never when it is off).
+    pub alt_svc: std::sync::OnceLock<http::HeaderValue>,
 }
 
 /// What respond needs to know about how far a request got.
@@ -78,8 +79,10 @@ struct Outcome {
 }
 
 impl accept::Handler for Gateway {
-    async fn handle(&self, request: Request<Incoming>, conn: ConnInfo) -> Response<Body> {
+    async fn handle<B: RequestBody>(&self, request: Request<B>, conn: ConnInfo) -> Response<Body> {
         let started = Instant::now();
+        let version = request.version();
+        crate::metrics::protocol(version);
         let request_id = client_request_id(request.headers()).unwrap_or_else(new_request_id);
         let asked = Asked::of(&request, conn.peer);
         let mut outcome = Outcome::default();
@@ -96,6 +99,11 @@ impl accept::Handler for Gateway {
             }
         };
         respond::finish(&mut response, &request_id, &outcome.rate);
+        if version != http::Version::HTTP_3
+            && let Some(alt_svc) = self.alt_svc.get()
+        {
+            respond::advertise(&mut response, alt_svc);
+        }
         if let Some(cors) = &outcome.cors {
             respond::cors(&mut response, cors);
         }
@@ -127,7 +135,7 @@ struct Asked {
 }
 
 impl Asked {
-    fn of(request: &Request<Incoming>, peer: SocketAddr) -> Asked {
+    fn of<B>(request: &Request<B>, peer: SocketAddr) -> Asked {
         Asked {
             method: request.method().clone(),
             uri: request.uri().clone(),
@@ -187,7 +195,7 @@ fn access_line(
 impl Gateway {
     async fn run(
         &self,
-        request: Request<Incoming>,
+        request: Request<impl RequestBody>,
         conn: ConnInfo,
         outcome: &mut Outcome,
     ) -> Result<Response<Body>, GatewayError> {

@@ -84,6 +84,11 @@ pub fn finish(response: &mut Response<Body>, request_id: &str, rate: &RateLimitI
     }
 }
 
+/// Tells clients on TCP where HTTP/3 is served (`Alt-Svc: h3=":PORT"; ma=...`).
+pub fn advertise(response: &mut Response<Body>, alt_svc: &HeaderValue) {
+    (response.headers_mut()).insert(http::header::ALT_SVC, alt_svc.clone());
+}
+
 /// The CORS headers of an answer of an API with CORS configured (errors included).
 pub fn cors(response: &mut Response<Body>, cors: &super::cors::Applied) {
     cors.decorate(response.headers_mut());

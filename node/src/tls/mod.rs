@@ -124,6 +124,21 @@ impl ResolvesServerCert for SniResolver {
     }
 }
 
+/// The QUIC endpoint's settings: TLS 1.3 only (QUIC requires it), ALPN `h3`, the certificate
+/// by SNI as on TCP, no client certificates, no 0-RTT (`max_early_data_size` stays 0).
+pub fn quic_server_config(
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    default: Option<Arc<CertifiedKey>>,
+) -> Arc<ServerConfig> {
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .expect("ring supports TLS 1.3")
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(SniResolver { snapshot, default }));
+    config.alpn_protocols = vec![b"h3".to_vec()];
+    Arc::new(config)
+}
+
 /// The listener's shared settings (names without mTLS): HTTP/2 and HTTP/1.1 by ALPN, the
 /// certificate by SNI from the current snapshot.
 pub fn server_config(

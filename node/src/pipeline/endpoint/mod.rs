@@ -9,12 +9,11 @@ pub mod internal;
 
 use super::ConnInfo;
 use super::accept::Handler;
-use crate::body::Body;
+use crate::body::{Body, RequestBody};
 use crate::error::GatewayError;
 use edgeway_shared::cidr::Cidr;
 use edgeway_shared::{Api, EndpointType, OutsideHome, ResponseType};
 use http::{Request, Response};
-use hyper::body::Incoming;
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -37,9 +36,9 @@ pub struct OnListener<H> {
 }
 
 impl<H: Handler> Handler for OnListener<H> {
-    fn handle(
+    fn handle<B: RequestBody>(
         &self,
-        request: Request<Incoming>,
+        request: Request<B>,
         mut conn: ConnInfo,
     ) -> impl Future<Output = Response<Body>> + Send {
         conn.listener = self.listener;
