@@ -1,16 +1,16 @@
 //! The real `edgeway` binary: an acknowledged write survives `kill -9`, SIGTERM lets an
 //! in-flight request finish before a clean exit, and `--check-config` names bad fields.
-//! Blocking std I/O only: every helper here is a few lines of sockets and processes.
+//! The cluster's process tests are in `process_cluster.rs`.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+mod common;
+
+use common::{BIN, Edgeway, TOKEN, document, http, mock};
+use std::io::{Read, Write};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
-
-const TOKEN: &str = "process-test-token-0123456789";
-const BIN: &str = env!("CARGO_BIN_EXE_edgeway");
+use std::time::Duration;
 
 fn write_config(dir: &Path) -> PathBuf {
     write_config_with_grace(dir, 10_000)
@@ -26,121 +26,6 @@ fn write_config_with_grace(dir: &Path, grace_ms: u64) -> PathBuf {
     );
     std::fs::write(&path, text).unwrap();
     path
-}
-
-/// A running `edgeway --config ...`; killed (SIGKILL) if still running when dropped.
-struct Edgeway {
-    child: Child,
-    public: SocketAddr,
-    admin: SocketAddr,
-}
-
-impl Edgeway {
-    /// Starts the binary and waits for its "ready" log line, which names both addresses.
-    fn start(config: &Path) -> Edgeway {
-        let child = Command::new(BIN)
-            .arg("--config")
-            .arg(config)
-            .env("NO_COLOR", "1")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn edgeway");
-        // Owned by the guard at once, so a failed start still kills the process.
-        let unknown = SocketAddr::from(([0, 0, 0, 0], 0));
-        let mut edgeway = Edgeway {
-            child,
-            public: unknown,
-            admin: unknown,
-        };
-        let (tx, rx) = mpsc::channel();
-        let stdout = edgeway.child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).expect("edgeway never logged ready");
-            if line.contains("edgeway node ready") {
-                let addr = |key: &str| -> SocketAddr {
-                    let rest = &line[line.find(key).expect(key) + key.len()..];
-                    rest.split_whitespace().next().unwrap().parse().unwrap()
-                };
-                edgeway.public = addr("public_addr=");
-                edgeway.admin = addr("admin_addr=");
-                return edgeway;
-            }
-        }
-    }
-
-    /// Waits for the process to exit by itself.
-    fn wait_exit(&mut self, within: Duration) -> ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "edgeway did not exit in {within:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Edgeway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One HTTP/1.1 exchange (`Connection: close`): status and body text.
-fn http(
-    addr: SocketAddr,
-    method: &str,
-    host: &str,
-    path: &str,
-    body: Option<&str>,
-) -> (u16, String) {
-    let mut tcp = TcpStream::connect(addr).expect("connect");
-    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let body = body.unwrap_or("");
-    write!(
-        tcp,
-        "{method} {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\
-         authorization: Bearer {TOKEN}\r\ncontent-type: application/json\r\n\
-         content-length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    tcp.read_to_string(&mut answer).expect("read answer");
-    let status = answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, body.to_string())
-}
-
-fn document(id: &str, integration: &str) -> String {
-    format!(
-        r#"{{"api": {{"id": "{id}", "name": "{id}", "kind": "rest"}},
-            "integrations": [{integration}],
-            "routes": [{{"method": "GET", "path": "/work", "integration_id": "work"}}],
-            "stages": [{{"name": "prod"}}], "deploy_to": ["prod"]}}"#
-    )
-}
-
-fn mock(body: &str) -> String {
-    format!(r#"{{"id": "work", "type": "mock", "mock": {{"status_code": 200, "body": "{body}"}}}}"#)
 }
 
 #[test]
@@ -286,9 +171,16 @@ fn check_config(path: &Path) -> Output {
 fn check_config_accepts_good_files_and_names_the_field_in_bad_ones() {
     let dir = tempfile::tempdir().unwrap();
     let good = write_config(dir.path());
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/single-node.toml");
-    for path in [&good, &shipped] {
-        let out = check_config(path);
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+    let shipped = [
+        "single-node.toml",
+        "cluster/us-east.toml",
+        "cluster/eu-west.toml",
+        "cluster/ap-south.toml",
+    ]
+    .map(|f| deploy.join(f));
+    for path in std::iter::once(good.clone()).chain(shipped) {
+        let out = check_config(&path);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{}: {stderr}", path.display());
         assert!(String::from_utf8_lossy(&out.stdout).contains(": ok"));
