@@ -17,7 +17,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REPS=${1:-50}
 IDLE=${2:-60}
-EDGEWAY="$ROOT/target/release/edgeway"
+EDGEWAY=${EDGEWAY:-$ROOT/target/release/edgeway}   # another build: EDGEWAY=path
 [[ -x "$EDGEWAY" ]] || { echo "build first: cargo build --release -p edgeway" >&2; exit 2; }
 OUT=$(mktemp -d /tmp/edgeway-cluster.XXXXXX)
 TOKEN=bench-admin-token-0123456789
