@@ -23,7 +23,7 @@ OUT=$(mktemp -d /tmp/edgeway-cluster.XXXXXX)
 TOKEN=bench-admin-token-0123456789
 NAMES=(us-east-1 eu-west-1 ap-south-1)
 REGIONS=(us-east eu-west ap-south)
-"$ROOT/deploy/cluster/make-certs.sh" "$OUT/certs" "${NAMES[@]}" >/dev/null
+"$ROOT/deploy/cluster/make-certs.sh" "$OUT/certs" "${NAMES[@]}" >/dev/null   # needs edgewayctl (EDGEWAYCTL=path)
 port() { python3 -c 'import socket, sys; s=socket.socket(type=int(sys.argv[1])); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' "$1"; }
 declare -a PUBLIC ADMIN GOSSIP PIDS
 for i in 0 1 2; do
