@@ -11,13 +11,14 @@
 #   2. Idle gossip: edgeway_gossip_bytes_sent_total (and _received_) of each node, read from
 #      /metrics IDLE seconds apart while nothing is written.
 #
-# Usage: loadtest/bench-cluster.sh [REPS=50] [IDLE=60]   (after `cargo build --release -p edgeway`)
+# Usage: loadtest/bench-cluster.sh [REPS=50] [IDLE=60]
+#        (after `cargo build --release -p edgeway -p edgeway-tools`; EDGEWAY=path for another build)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REPS=${1:-50}
 IDLE=${2:-60}
-EDGEWAY=${EDGEWAY:-$ROOT/target/release/edgeway}   # another build: EDGEWAY=path
+EDGEWAY=${EDGEWAY:-$ROOT/target/release/edgeway}
 [[ -x "$EDGEWAY" ]] || { echo "build first: cargo build --release -p edgeway" >&2; exit 2; }
 OUT=$(mktemp -d /tmp/edgeway-cluster.XXXXXX)
 TOKEN=bench-admin-token-0123456789
