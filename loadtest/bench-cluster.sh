@@ -26,12 +26,13 @@ NAMES=(us-east-1 eu-west-1 ap-south-1)
 REGIONS=(us-east eu-west ap-south)
 "$ROOT/deploy/cluster/make-certs.sh" "$OUT/certs" "${NAMES[@]}" >/dev/null   # needs edgewayctl (EDGEWAYCTL=path)
 port() { python3 -c 'import socket, sys; s=socket.socket(type=int(sys.argv[1])); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' "$1"; }
-declare -a PUBLIC ADMIN GOSSIP PIDS
+declare -a PUBLIC ADMIN GOSSIP PIDS=()
+trap 'kill "${PIDS[@]}" 2>/dev/null; wait 2>/dev/null' EXIT
 for i in 0 1 2; do
     PUBLIC[i]=$(port 1) ADMIN[i]=$(port 1) GOSSIP[i]=$(port 2)
 done
 for i in 0 1 2; do
-    seeds=$(for j in 0 1 2; do [[ $j != "$i" ]] && printf '"127.0.0.1:%s",' "${GOSSIP[j]}"; done)
+    seeds=$(for j in 0 1 2; do if [[ $j != "$i" ]]; then printf '"127.0.0.1:%s",' "${GOSSIP[j]}"; fi; done)
     cat >"$OUT/${NAMES[i]}.toml" <<TOML
 [node]
 id = "${NAMES[i]}"
@@ -55,7 +56,6 @@ TOML
     RUST_LOG=warn "$EDGEWAY" --config "$OUT/${NAMES[i]}.toml" >"$OUT/${NAMES[i]}.log" 2>&1 &
     PIDS[i]=$!
 done
-trap 'kill "${PIDS[@]}" 2>/dev/null; wait 2>/dev/null' EXIT
 for i in 0 1 2; do
     for _ in $(seq 200); do curl -sf "127.0.0.1:${ADMIN[i]}/ready" >/dev/null && break; sleep 0.1; done
     curl -sf "127.0.0.1:${ADMIN[i]}/ready" >/dev/null || { echo "${NAMES[i]} never got ready" >&2; exit 1; }
