@@ -75,6 +75,7 @@ fn admit(limiter: &LocalLimiter, case: Case, t: usize) -> bool {
                 plan: "p",
                 key,
                 quota: Some(quota),
+                fail_mode: edgeway_shared::FailMode::Open,
             }),
         },
     };

@@ -166,6 +166,9 @@ pub struct Limits {
     /// ...and the burst it absorbs at once.
     #[serde(default = "default_node_burst")]
     pub node_burst: u32,
+    /// Cluster-wide throttles and quotas in Redis; without it every limit is this node's.
+    #[serde(default)]
+    pub redis: Option<crate::pipeline::throttle::RedisSettings>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -319,6 +322,11 @@ impl NodeConfig {
         }
         if l.node_burst == 0 {
             return Err(invalid("limits.node_burst", "must be >= 1"));
+        }
+        if let Some(redis) = &l.redis {
+            redis
+                .check()
+                .map_err(|(field, message)| invalid(field, message))?;
         }
         for cidr in &self.public.trusted_proxies {
             cidr.parse::<edgeway_shared::cidr::Cidr>()

@@ -54,6 +54,8 @@ pub enum StartError {
     Cluster(String),
     #[error("access_log.destination: {0}")]
     AccessLog(std::io::Error),
+    #[error("limits.redis: {0}")]
+    Redis(#[from] throttle::CallError),
 }
 
 pub struct Node {
@@ -98,6 +100,7 @@ impl Node {
             bootstrap(&control, path).await?;
         }
         let limits = throttle::Embedded::start(&config.node.data_dir)?;
+        let limiter = limiter(&config, &limits).await?;
         let tls = config.public.tls.is_some().then(|| {
             Arc::new(tls::ServerTls::new(
                 control.snapshot(),
@@ -125,7 +128,7 @@ impl Node {
                 .filter_map(|c| c.parse().ok())
                 .collect(),
             throttle: throttle::Throttle {
-                limiter: limits.limiter.clone(),
+                limiter: limiter.clone(),
                 node: edgeway_shared::ThrottleSettings {
                     rate_limit: config.limits.node_rate,
                     burst_limit: config.limits.node_burst,
@@ -146,7 +149,7 @@ impl Node {
             metrics,
             node_id: config.node.id.clone(),
             ready: ready.clone(),
-            limiter: limits.limiter.clone(),
+            limiter,
             cluster: cluster_slot.clone(),
             drain: drain.clone(),
             caches,
@@ -289,6 +292,21 @@ impl Node {
         self.upkeep.abort();
         self.limits.stop().await;
     }
+}
+
+/// The embedded limiter, or the cluster-wide one when `limits.redis` is set (which keeps the
+/// node-wide limit and daily usage in the embedded one).
+async fn limiter(
+    config: &NodeConfig,
+    limits: &throttle::Embedded,
+) -> Result<Arc<dyn throttle::Limiter>, StartError> {
+    let Some(redis) = &config.limits.redis else {
+        return Ok(limits.limiter.clone());
+    };
+    // Live members (this node included); one until the cluster reports membership.
+    let (_members, live_nodes) = watch::channel(1usize);
+    let limiter = throttle::RedisLimiter::start(redis.clone(), limits.limiter.clone(), live_nodes);
+    Ok(Arc::new(limiter.await?))
 }
 
 /// Where a node's extra listeners get their limits and stop signal.

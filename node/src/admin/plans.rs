@@ -54,7 +54,7 @@ pub async fn route(
             .await
         }
         (_, [id, "keys", rest @ ..]) => keys(ctx, method, id, rest, body).await,
-        (&Method::GET, [id, "usage"]) => usage(ctx, id, query),
+        (&Method::GET, [id, "usage"]) => usage(ctx, id, query).await,
         _ => Err(not_found(format!(
             "{method} /usageplans/{}",
             segments.join("/")
@@ -68,10 +68,10 @@ async fn keys(ctx: Ctx<'_>, method: &Method, id: &str, rest: &[&str], body: Byte
     match (method, rest) {
         (&Method::GET, []) => {
             let plan = plan(control, id)?;
-            let keys: Vec<PlanKeyInfo> = key_ids(control, id)
-                .iter()
-                .filter_map(|k| key_info(ctx, &plan, k))
-                .collect();
+            let mut keys: Vec<PlanKeyInfo> = Vec::new();
+            for k in key_ids(control, id) {
+                keys.extend(key_info(ctx, &plan, &k).await);
+            }
             Ok(json_response(200, &keys))
         }
         (&Method::POST, []) => {
@@ -86,6 +86,7 @@ async fn keys(ctx: Ctx<'_>, method: &Method, id: &str, rest: &[&str], body: Byte
             let plan = plan(control, id)?;
             attached(control, id, key_id)?;
             let info = key_info(ctx, &plan, key_id)
+                .await
                 .ok_or_else(|| not_found(format!("api key {key_id}")))?;
             Ok(json_response(200, &info))
         }
@@ -100,7 +101,7 @@ async fn keys(ctx: Ctx<'_>, method: &Method, id: &str, rest: &[&str], body: Byte
                 &serde_json::json!({ "deleted": deleted }),
             ))
         }
-        (&Method::PATCH, [key_id, "usage"]) => update_usage(ctx, id, key_id, &body),
+        (&Method::PATCH, [key_id, "usage"]) => update_usage(ctx, id, key_id, &body).await,
         _ => Err(not_found(format!(
             "{method} /usageplans/{id}/keys/{}",
             rest.join("/")
@@ -109,7 +110,7 @@ async fn keys(ctx: Ctx<'_>, method: &Method, id: &str, rest: &[&str], body: Byte
 }
 
 /// AWS UpdateUsage: what is left of the current quota period.
-fn update_usage(ctx: Ctx<'_>, id: &str, key_id: &str, body: &Bytes) -> Reply {
+async fn update_usage(ctx: Ctx<'_>, id: &str, key_id: &str, body: &Bytes) -> Reply {
     let plan = plan(ctx.control, id)?;
     attached(ctx.control, id, key_id)?;
     let update: UsageUpdate = parse(body)?;
@@ -130,9 +131,18 @@ fn update_usage(ctx: Ctx<'_>, id: &str, key_id: &str, body: &Bytes) -> Reply {
         }
     };
     ctx.limiter
-        .set_quota_remaining(id, key_id, quota, remaining);
-    let info =
-        key_info(ctx, &plan, key_id).ok_or_else(|| not_found(format!("api key {key_id}")))?;
+        .set_quota_remaining(id, key_id, quota, remaining)
+        .await
+        .map_err(|e| {
+            Failure(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "limiter_unavailable",
+                format!("quota not changed: {e}"),
+            )
+        })?;
+    let info = key_info(ctx, &plan, key_id)
+        .await
+        .ok_or_else(|| not_found(format!("api key {key_id}")))?;
     Ok(json_response(200, &info))
 }
 
@@ -163,21 +173,22 @@ fn key_ids(control: &Control, plan_id: &str) -> Vec<String> {
         .collect()
 }
 
-fn key_info(ctx: Ctx<'_>, plan: &UsagePlan, key_id: &str) -> Option<PlanKeyInfo> {
+async fn key_info(ctx: Ctx<'_>, plan: &UsagePlan, key_id: &str) -> Option<PlanKeyInfo> {
     let Ok(Object::ApiKey(key)) = ctx.control.get(ObjectKind::ApiKey, key_id) else {
         return None;
     };
-    let quota = plan.quota.map(|q| {
-        let standing: QuotaStanding = ctx.limiter.quota(&plan.id, key_id, &q);
-        QuotaInfo {
+    let mut quota = None;
+    if let Some(q) = plan.quota {
+        let standing: QuotaStanding = ctx.limiter.quota(&plan.id, key_id, &q).await;
+        quota = Some(QuotaInfo {
             limit: q.limit,
             period: q.period,
             offset: q.offset,
             remaining: standing.remaining,
             period_start: rfc3339(standing.period_start_ms),
             period_end: rfc3339(standing.period_end_ms),
-        }
-    });
+        });
+    }
     Some(PlanKeyInfo {
         plan_id: plan.id.clone(),
         key_id: key.id,
@@ -195,7 +206,7 @@ fn rfc3339(ms: i64) -> String {
 }
 
 /// AWS GetUsage: `[used, remaining]` per key per day.
-fn usage(ctx: Ctx<'_>, id: &str, query: &str) -> Reply {
+async fn usage(ctx: Ctx<'_>, id: &str, query: &str) -> Reply {
     let plan = plan(ctx.control, id)?;
     let param = |name: &str| {
         query
@@ -227,13 +238,11 @@ fn usage(ctx: Ctx<'_>, id: &str, query: &str) -> Reply {
         }
         None => key_ids(ctx.control, id),
     };
-    let items = keys
-        .into_iter()
-        .map(|key| {
-            let days = key_days(ctx, &plan, &key, first, last);
-            (key, days)
-        })
-        .collect();
+    let mut items = std::collections::BTreeMap::new();
+    for key in keys {
+        let days = key_days(ctx, &plan, &key, first, last).await;
+        items.insert(key, days);
+    }
     Ok(json_response(
         200,
         &UsageReport {
@@ -247,7 +256,7 @@ fn usage(ctx: Ctx<'_>, id: &str, query: &str) -> Reply {
 
 /// One key's days. A day without requests carries the quota left from the day before within
 /// one quota period; today's value is the live one.
-fn key_days(
+async fn key_days(
     ctx: Ctx<'_>,
     plan: &UsagePlan,
     key: &str,
@@ -263,7 +272,7 @@ fn key_days(
             .map(|d| (recorded.get(&d).map_or(0, |u| u.used), None))
             .collect();
     };
-    let live = ctx.limiter.quota(&plan.id, key, &quota).remaining;
+    let live = ctx.limiter.quota(&plan.id, key, &quota).await.remaining;
     let period_of = |day: i64| calendar::period_at(&quota, (day + 1) * DAY_MS - 1).tag;
     // Seed the carried value from the latest record before the report starts.
     let mut carry = recorded

@@ -66,6 +66,20 @@ pub struct UsagePlan {
     pub throttle: Option<ThrottleSettings>,
     #[serde(default)]
     pub quota: Option<QuotaSettings>,
+    /// What the plan's keys get when the cluster-wide limiter (Redis) cannot be reached and a
+    /// fallback share cannot be worked out (a quota whose standing this node never saw).
+    #[serde(default)]
+    pub fail_mode: FailMode,
+}
+
+/// Fail-open (serve, counting locally) or fail-closed (refuse with 429) when limits cannot be
+/// checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FailMode {
+    #[default]
+    Open,
+    Closed,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -16,7 +16,7 @@ mod responses;
 mod route;
 
 pub use access::{
-    ApiKey, ApiKeySource, Cors, PlanStage, QuotaPeriod, QuotaSettings, ResourcePolicy,
+    ApiKey, ApiKeySource, Cors, FailMode, PlanStage, QuotaPeriod, QuotaSettings, ResourcePolicy,
     ThrottleSettings, UsagePlan, UsagePlanKey,
 };
 pub use api::{Api, ApiKind, EndpointType, OutsideHome};

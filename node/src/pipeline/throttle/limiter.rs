@@ -4,7 +4,7 @@
 //! change.
 
 use super::quota::DayUsage;
-use edgeway_shared::{QuotaSettings, ThrottleSettings};
+use edgeway_shared::{FailMode, QuotaSettings, ThrottleSettings};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -83,6 +83,8 @@ pub struct KeyUse<'a> {
     pub plan: &'a str,
     pub key: &'a str,
     pub quota: Option<QuotaSettings>,
+    /// What to do when the quota cannot be checked (cluster-wide limiter only).
+    pub fail_mode: FailMode,
 }
 
 /// Everything one request must pass, in the order it must pass them. All or nothing: a refused
@@ -140,16 +142,16 @@ pub trait Limiter: Send + Sync {
     /// Requests and quota left per UTC day (day number → use), for days `first..=last`.
     fn usage(&self, plan: &str, key: &str, first: i64, last: i64) -> BTreeMap<i64, DayUsage>;
 
-    /// The current quota period's standing.
-    fn quota(&self, plan: &str, key: &str, quota: &QuotaSettings) -> QuotaStanding;
+    /// The current quota period's standing (a shared store may have to be asked).
+    fn quota(&self, plan: &str, key: &str, quota: &QuotaSettings) -> BoxFuture<QuotaStanding>;
 
     /// Sets what is left of the current period (AWS UpdateUsage), or restores the full quota
-    /// (`None`).
+    /// (`None`); fails when the store that holds quotas cannot be reached.
     fn set_quota_remaining(
         &self,
         plan: &str,
         key: &str,
         quota: &QuotaSettings,
         remaining: Option<u64>,
-    ) -> QuotaStanding;
+    ) -> BoxFuture<Result<QuotaStanding, String>>;
 }

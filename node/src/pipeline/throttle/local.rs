@@ -7,7 +7,7 @@ use super::bucket::{Bucket, Gcra, Take};
 use super::calendar::{DAY_MS, SystemClock, WallClock, period_at};
 use super::handles;
 use super::limiter::{
-    Admission, Admit, LimitKind, Limiter, QuotaStanding, Scope, Standing, Verdict,
+    Admission, Admit, BoxFuture, LimitKind, Limiter, QuotaStanding, Scope, Standing, Verdict,
 };
 use super::quota::{DayUsage, HISTORY_DAYS, KeyUsage};
 use super::shards::{Fingerprinter, Padded, ShardedMap};
@@ -162,8 +162,27 @@ impl LocalLimiter {
         }
     }
 
+    /// Decides now (tokio's clock).
+    pub fn admit_now(&self, admission: &Admission<'_>) -> Verdict {
+        self.admit_at(admission, self.now())
+    }
+
+    /// Counts one admitted request of a key on today's usage, without a quota (the
+    /// cluster-wide limiter keeps quotas in Redis and daily use here).
+    pub fn record_use(&self, plan: &str, key: &str) {
+        let day = self.clock.now_ms().div_euclid(DAY_MS);
+        let make = || KeyUsage::new(plan, key);
+        self.usage
+            .with(self.usage_key(plan, key), make, |u| u.record(day, None));
+    }
+
+    /// The calendar this limiter counts quotas by.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     /// Gives back the tokens the first `taken` limits handed out.
-    fn give_back(&self, admission: &Admission<'_>, taken: usize) {
+    pub(super) fn give_back(&self, admission: &Admission<'_>, taken: usize) {
         for limit in &admission.limits[..taken] {
             let gcra = Gcra::new(&limit.settings);
             self.on_bucket(&limit.scope, |b| b.give_back(&gcra).then_some(()));
@@ -191,7 +210,7 @@ impl LocalLimiter {
 }
 
 /// Keeps the standing with the fewest requests left (the first of equals: the narrower limit).
-fn tighten(tightest: &mut Option<Standing>, candidate: Standing) {
+pub(super) fn tighten(tightest: &mut Option<Standing>, candidate: Standing) {
     if tightest.is_none_or(|t| candidate.remaining < t.remaining) {
         *tightest = Some(candidate);
     }
@@ -199,7 +218,7 @@ fn tighten(tightest: &mut Option<Standing>, candidate: Standing) {
 
 impl Limiter for LocalLimiter {
     fn admit(&self, admission: &Admission<'_>) -> Admit {
-        Admit::Now(self.admit_at(admission, self.now()))
+        Admit::Now(self.admit_now(admission))
     }
 
     fn usage(&self, plan: &str, key: &str, first: i64, last: i64) -> BTreeMap<i64, DayUsage> {
@@ -213,7 +232,24 @@ impl Limiter for LocalLimiter {
             .unwrap_or_default()
     }
 
-    fn quota(&self, plan: &str, key: &str, quota: &QuotaSettings) -> QuotaStanding {
+    fn quota(&self, plan: &str, key: &str, quota: &QuotaSettings) -> BoxFuture<QuotaStanding> {
+        Box::pin(std::future::ready(self.quota_now(plan, key, quota)))
+    }
+
+    fn set_quota_remaining(
+        &self,
+        plan: &str,
+        key: &str,
+        quota: &QuotaSettings,
+        remaining: Option<u64>,
+    ) -> BoxFuture<Result<QuotaStanding, String>> {
+        let standing = self.set_quota_remaining_now(plan, key, quota, remaining);
+        Box::pin(std::future::ready(Ok(standing)))
+    }
+}
+
+impl LocalLimiter {
+    pub fn quota_now(&self, plan: &str, key: &str, quota: &QuotaSettings) -> QuotaStanding {
         let period = period_at(quota, self.clock.now_ms());
         let remaining = self
             .usage
@@ -228,7 +264,7 @@ impl Limiter for LocalLimiter {
         }
     }
 
-    fn set_quota_remaining(
+    pub fn set_quota_remaining_now(
         &self,
         plan: &str,
         key: &str,
@@ -243,6 +279,6 @@ impl Limiter for LocalLimiter {
             u.quota.set_remaining(period.tag, quota.limit, remaining);
             u.touch(now_ms.div_euclid(DAY_MS));
         });
-        self.quota(plan, key, quota)
+        self.quota_now(plan, key, quota)
     }
 }

@@ -11,6 +11,7 @@ mod limiter;
 mod local;
 mod persist;
 mod quota;
+mod redis;
 mod shards;
 #[cfg(test)]
 mod tests;
@@ -21,6 +22,7 @@ pub use limiter::{
 pub use local::LocalLimiter;
 pub use persist::{Embedded, FILE_NAME as USAGE_FILE, PersistError, SAVE_INTERVAL};
 pub use quota::DayUsage;
+pub use redis::{CallError, RedisLimiter, RedisSettings};
 
 use super::authorize::Principal;
 use crate::error::GatewayError;
@@ -139,6 +141,7 @@ impl Throttle {
                 plan: &plan.id,
                 key: &key.id,
                 quota: plan.quota,
+                fail_mode: plan.fail_mode,
             }),
         };
         let verdict = match self.limiter.admit(&admission) {

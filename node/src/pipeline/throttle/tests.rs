@@ -215,6 +215,7 @@ async fn quota_rolls_over(q: Option<QuotaSettings>, before: (&str, i64), boundar
             plan: "p",
             key: "k",
             quota: q,
+            fail_mode: edgeway_shared::FailMode::Open,
         }),
     };
     calendar.set(before.0, before.1, 0);
@@ -255,15 +256,19 @@ async fn a_quota_can_be_extended_and_reset_and_use_is_counted_per_day() {
             plan: "p",
             key: "k",
             quota: q,
+            fail_mode: edgeway_shared::FailMode::Open,
         }),
     };
     assert_eq!(drain(&l, &a), 3);
     let q = q.unwrap();
-    assert_eq!(l.quota("p", "k", &q).remaining, 0);
-    assert_eq!(l.set_quota_remaining("p", "k", &q, Some(5)).remaining, 5);
+    assert_eq!(l.quota_now("p", "k", &q).remaining, 0);
+    assert_eq!(
+        l.set_quota_remaining_now("p", "k", &q, Some(5)).remaining,
+        5
+    );
     assert_eq!(drain(&l, &a), 5);
     calendar.set("2024-03-11", 1, 0);
-    assert_eq!(l.set_quota_remaining("p", "k", &q, None).remaining, 3);
+    assert_eq!(l.set_quota_remaining_now("p", "k", &q, None).remaining, 3);
     assert_eq!(drain(&l, &a), 3);
     let days = l.usage("p", "k", 0, i64::MAX);
     let day = |d| parse_day(d).unwrap();
@@ -327,6 +332,7 @@ async fn usage_nobody_touched_for_the_history_window_is_dropped() {
             plan: "p",
             key: "k",
             quota: None,
+            fail_mode: edgeway_shared::FailMode::Open,
         }),
     };
     admit(&l, &a);
@@ -350,6 +356,7 @@ async fn saved_quotas_survive_a_restart() {
             plan: "p",
             key: "k",
             quota: q,
+            fail_mode: edgeway_shared::FailMode::Open,
         }),
     };
     assert_eq!(drain(&l, &a), 5);

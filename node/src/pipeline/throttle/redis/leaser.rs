@@ -1,0 +1,212 @@
+//! The leaser: a background task that keeps leases topped up. Every tick (or when a request
+//! wakes it) it finds the leases that are low and in use, and those whose unused tokens have
+//! expired, and sends all their calls at once: on the multiplexed connection they leave back
+//! to back (pipelined) and no lease waits for another's answer. While Redis is unreachable it
+//! probes instead, and on the first answer counts what was admitted meanwhile and resumes.
+
+use super::super::calendar::DAY_MS;
+use super::bucket::LeasedBucket;
+use super::lease::{Ask, SECOND};
+use super::quota::LeasedQuota;
+use super::{Shared, metrics, script};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Leases nobody used for this long are dropped (their tokens went back when they expired).
+const IDLE: Duration = Duration::from_secs(30);
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+
+pub async fn run(shared: Arc<Shared>) {
+    let tick = Duration::from_millis((shared.settings.refill_interval_ms / 4).clamp(5, 50));
+    let probe_every = Duration::from_millis(shared.settings.probe_interval_ms);
+    let mut next_probe = Instant::now();
+    let mut last_sweep = Instant::now();
+    loop {
+        tokio::select! {
+            _ = shared.wake.notified() => {}
+            _ = tokio::time::sleep(tick) => {}
+        }
+        if shared.health.in_fallback() {
+            if Instant::now() >= next_probe {
+                next_probe = Instant::now() + probe_every;
+                probe(&shared).await;
+            }
+            continue;
+        }
+        dispatch(&shared);
+        if last_sweep.elapsed() >= SWEEP_EVERY {
+            last_sweep = Instant::now();
+            let (now, idle) = (shared.now(), IDLE.as_nanos() as u64);
+            shared.buckets.retain(|b| !b.lease.is_idle(now, idle));
+            shared.quotas.retain(|q| !q.lease.is_idle(now, idle));
+        }
+    }
+}
+
+/// Tries Redis; on an answer, counts in Redis what this node admitted without it, then
+/// resumes leasing. Returns whether Redis answered.
+pub async fn probe(shared: &Arc<Shared>) -> bool {
+    let key = format!("{}:probe", shared.settings.key_prefix);
+    match shared
+        .client
+        .run::<Option<i64>>(&script::quota_used().key(&key))
+        .await
+    {
+        Ok(_) => {
+            report_uncounted(shared).await;
+            shared.health.recovered();
+            true
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "redis still unavailable");
+            false
+        }
+    }
+}
+
+/// Adds to each quota counter the requests admitted while Redis was unreachable (and gives
+/// back leases that went unused).
+async fn report_uncounted(shared: &Arc<Shared>) {
+    let mut reports = Vec::new();
+    shared.quotas.for_each(|q| {
+        if let Some((tag, n)) = q.take_uncounted() {
+            reports.push((q.clone(), tag, n));
+        }
+    });
+    let calls = reports.into_iter().map(|(q, tag, n)| {
+        let shared = shared.clone();
+        async move {
+            let ask = None;
+            quota_call(&shared, &q, tag, ask, -n).await;
+        }
+    });
+    futures_util::future::join_all(calls).await;
+}
+
+fn dispatch(shared: &Arc<Shared>) {
+    let now = shared.now();
+    let span = shared.span();
+    let recent = Shared::ms(shared.settings.lease_ttl_ms);
+    let nodes = shared.nodes() as f64;
+    shared.buckets.for_each(|b| {
+        let back = b.lease.take_expired(now);
+        let ask = if b.lease.wants_lease(now, recent) {
+            let (rate, _) = b.settings();
+            let first = rate * span as f64 / SECOND as f64 / nodes;
+            b.lease.begin(now, span, first, b.cap(span))
+        } else {
+            None
+        };
+        if ask.is_some() || back > 0 {
+            tokio::spawn(bucket_call(shared.clone(), b.clone(), ask, back));
+        }
+    });
+    shared.quotas.for_each(|q| {
+        let back = q.lease.take_expired(now);
+        let ask = if q.lease.wants_lease(now, recent) {
+            let limit = q.limit.load(Ordering::Relaxed);
+            q.lease.begin(now, span, 1.0, limit)
+        } else {
+            None
+        };
+        if ask.is_some() || back > 0 {
+            let (shared, q) = (shared.clone(), q.clone());
+            tokio::spawn(async move {
+                let tag = q.tag();
+                quota_call(&shared, &q, tag, ask, back as i64).await;
+            });
+        }
+    });
+}
+
+fn outcome(granted: u64, want: u64) -> &'static str {
+    match granted {
+        0 => "denied",
+        g if g < want => "partial",
+        _ => "granted",
+    }
+}
+
+async fn bucket_call(shared: Arc<Shared>, b: Arc<LeasedBucket>, ask: Option<Ask>, back: u64) {
+    let (rate, burst) = b.settings();
+    let want = ask.map_or(0, |a| a.want);
+    let mut call = script::bucket().prepare_invoke();
+    call.key(&b.key).arg(rate).arg(burst).arg(want).arg(back);
+    let started = Instant::now();
+    match shared.client.run::<(u64, u64, u64)>(&call).await {
+        Ok((granted, left, wait_us)) => {
+            shared.answered(started.elapsed());
+            if let Some(ask) = ask {
+                let ttl = Shared::ms(shared.settings.lease_ttl_ms);
+                b.lease.granted(ask, granted, left, wait_us * 1_000, ttl);
+                metrics::lease(outcome(granted, want), "throttle", granted);
+            }
+        }
+        Err(e) => {
+            if ask.is_some() {
+                b.lease.failed();
+            }
+            shared.call_failed(&e, "throttle");
+        }
+    }
+}
+
+/// A quota lease (or report) for period `tag`; `back` positive gives unused requests back,
+/// negative counts requests admitted without a lease.
+async fn quota_call(shared: &Arc<Shared>, q: &LeasedQuota, tag: u32, ask: Option<Ask>, back: i64) {
+    let limit = q.limit.load(Ordering::Relaxed);
+    let want = ask.map_or(0, |a| a.want);
+    let key = shared.quota_key(q, tag);
+    let expiry = q.end_ms() + DAY_MS;
+    let mut call = script::quota().prepare_invoke();
+    call.key(&key).arg(limit).arg(want).arg(back).arg(expiry);
+    let started = Instant::now();
+    match shared.client.run::<(u64, i64)>(&call).await {
+        Ok((granted, left)) => {
+            shared.answered(started.elapsed());
+            let Some(ask) = ask else { return };
+            metrics::lease(outcome(granted, want), "quota", granted);
+            if q.tag() != tag {
+                // The period turned while the call was out: its grant counts for nothing now.
+                q.lease.failed();
+                return;
+            }
+            // Exhausted: ask again now and then (an operator may raise what is left).
+            let wait = if granted < want {
+                Shared::ms(shared.settings.lease_ttl_ms)
+            } else {
+                0
+            };
+            let ttl = Shared::ms(shared.settings.lease_ttl_ms);
+            q.lease.granted(ask, granted, left.max(0) as u64, wait, ttl);
+        }
+        Err(e) => {
+            if ask.is_some() {
+                q.lease.failed();
+            }
+            shared.call_failed(&e, "quota");
+        }
+    }
+}
+
+impl Shared {
+    /// A call was answered in `took`: Redis is healthy, and the round trip is known better.
+    fn answered(&self, took: Duration) {
+        self.health.succeeded();
+        let sample = took.as_nanos() as u64;
+        let old = self.rtt.load(Ordering::Relaxed);
+        let rtt = if old == 0 {
+            sample
+        } else {
+            (7 * old + sample) / 8
+        };
+        self.rtt.store(rtt, Ordering::Relaxed);
+    }
+
+    fn call_failed(&self, error: &super::CallError, kind: &'static str) {
+        metrics::lease("error", kind, 0);
+        tracing::debug!(%error, kind, "redis lease call failed");
+        self.health.failed(self.local.now_ms(), &error.to_string());
+    }
+}
