@@ -11,12 +11,14 @@ pub mod cluster;
 pub mod h3;
 pub mod memory;
 pub mod node;
+pub mod redis;
 
 pub use admin::{AdminClient, doc};
 pub use backend::{Backend, ResetBackend, closed_port};
 pub use certs::{Leaf, TestCa};
 pub use client::{Conn, Proto, Reply, get, request};
 pub use node::{TestNode, api_host};
+pub use redis::{RedisCluster, RedisServer};
 
 /// Logs to the test output when `RUST_LOG` is set (once per process).
 pub fn init_logging() {

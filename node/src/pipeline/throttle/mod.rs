@@ -22,7 +22,7 @@ pub use limiter::{
 pub use local::LocalLimiter;
 pub use persist::{Embedded, FILE_NAME as USAGE_FILE, PersistError, SAVE_INTERVAL};
 pub use quota::DayUsage;
-pub use redis::{CallError, RedisLimiter, RedisSettings};
+pub use redis::{BucketGrant, CallError, QuotaGrant, RedisLimiter, RedisSettings, Store};
 
 use super::authorize::Principal;
 use crate::error::GatewayError;

@@ -171,8 +171,9 @@ fn attempt(shared: &Shared, admission: &Admission<'_>) -> Attempt {
     outcome
 }
 
-/// A take that also treats "a refill is on its way for a lease Redis answered before" as a
-/// refusal: waiting for it would add a round trip to every request over the limit.
+/// A take that also treats "a refill is on its way, and Redis was empty last time" as a
+/// refusal: the key is over its limit, and waiting would add a round trip to every
+/// request over it.
 fn take(shared: &Shared, lease: &Lease, now: u64) -> Take {
     match lease.take(now) {
         Take::Taken { left } => {
@@ -181,7 +182,7 @@ fn take(shared: &Shared, lease: &Lease, now: u64) -> Take {
             }
             Take::Taken { left }
         }
-        Take::Need if lease.is_warm() && lease.is_in_flight() && !shared.health.shaky() => {
+        Take::Need if lease.is_short() && lease.is_in_flight() && !shared.health.shaky() => {
             Take::Empty {
                 retry_in: Shared::ms(shared.settings.refill_interval_ms),
             }

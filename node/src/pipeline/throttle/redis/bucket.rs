@@ -47,12 +47,13 @@ impl LeasedBucket {
         )
     }
 
-    /// The most one lease may hold: what the whole cluster may admit in `span`, and never
-    /// more than the burst.
+    /// The most one lease may hold: what the whole cluster may admit in `span`, or a quarter
+    /// of the burst if that is more (a bucket with a large burst serves bursts from leases
+    /// too), never more than the burst.
     pub fn cap(&self, span: u64) -> u64 {
         let (rate, burst) = self.settings();
         let per_span = (rate * span as f64 / SECOND as f64).ceil() as u64;
-        per_span.clamp(1, burst.max(1))
+        per_span.max(burst.div_ceil(4)).clamp(1, burst.max(1))
     }
 
     /// Where a client stands after taking a token with `left` still in the lease: the

@@ -46,6 +46,8 @@ pub struct Lease {
     remote_left: AtomicU64,
     /// At least one answer came back: the lease is warm.
     answered: AtomicBool,
+    /// The last answer left the bucket empty: demand is over what Redis has.
+    short: AtomicBool,
     /// Woken when a lease call ends.
     pub ready: Notify,
 }
@@ -139,6 +141,7 @@ impl Lease {
                 .store(ask.sent_at.saturating_add(ttl), Ordering::Release);
         }
         let until = if wait > 0 { ask.sent_at + wait } else { 0 };
+        self.short.store(wait > 0, Ordering::Release);
         self.empty_until.store(until, Ordering::Release);
         self.remote_left.store(remote_left, Ordering::Relaxed);
         self.answered.store(true, Ordering::Release);
@@ -180,6 +183,11 @@ impl Lease {
 
     pub fn is_in_flight(&self) -> bool {
         self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Redis was left empty by the last answer.
+    pub fn is_short(&self) -> bool {
+        self.short.load(Ordering::Acquire)
     }
 
     pub fn is_warm(&self) -> bool {

@@ -4,11 +4,11 @@
 //! to back (pipelined) and no lease waits for another's answer. While Redis is unreachable it
 //! probes instead, and on the first answer counts what was admitted meanwhile and resumes.
 
-use super::super::calendar::DAY_MS;
 use super::bucket::LeasedBucket;
 use super::lease::{Ask, SECOND};
 use super::quota::LeasedQuota;
-use super::{Shared, metrics, script};
+use super::{Shared, metrics};
+use edgeway_shared::ThrottleSettings;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -47,13 +47,8 @@ pub async fn run(shared: Arc<Shared>) {
 /// Tries Redis; on an answer, counts in Redis what this node admitted without it, then
 /// resumes leasing. Returns whether Redis answered.
 pub async fn probe(shared: &Arc<Shared>) -> bool {
-    let key = format!("{}:probe", shared.settings.key_prefix);
-    match shared
-        .client
-        .run::<Option<i64>>(&script::quota_used().key(&key))
-        .await
-    {
-        Ok(_) => {
+    match shared.store.ping().await {
+        Ok(()) => {
             report_uncounted(shared).await;
             shared.health.recovered();
             true
@@ -130,17 +125,24 @@ fn outcome(granted: u64, want: u64) -> &'static str {
 
 async fn bucket_call(shared: Arc<Shared>, b: Arc<LeasedBucket>, ask: Option<Ask>, back: u64) {
     let (rate, burst) = b.settings();
+    let settings = ThrottleSettings {
+        rate_limit: rate,
+        burst_limit: burst.min(u64::from(u32::MAX)) as u32,
+    };
     let want = ask.map_or(0, |a| a.want);
-    let mut call = script::bucket().prepare_invoke();
-    call.key(&b.key).arg(rate).arg(burst).arg(want).arg(back);
     let started = Instant::now();
-    match shared.client.run::<(u64, u64, u64)>(&call).await {
-        Ok((granted, left, wait_us)) => {
+    match shared
+        .store
+        .lease_bucket(&b.key, &settings, want, back)
+        .await
+    {
+        Ok(grant) => {
             shared.answered(started.elapsed());
             if let Some(ask) = ask {
                 let ttl = Shared::ms(shared.settings.lease_ttl_ms);
-                b.lease.granted(ask, granted, left, wait_us * 1_000, ttl);
-                metrics::lease(outcome(granted, want), "throttle", granted);
+                let wait = grant.wait_us.saturating_mul(1_000);
+                b.lease.granted(ask, grant.granted, grant.left, wait, ttl);
+                metrics::lease(outcome(grant.granted, want), "throttle", grant.granted);
             }
         }
         Err(e) => {
@@ -158,28 +160,26 @@ async fn quota_call(shared: &Arc<Shared>, q: &LeasedQuota, tag: u32, ask: Option
     let limit = q.limit.load(Ordering::Relaxed);
     let want = ask.map_or(0, |a| a.want);
     let key = shared.quota_key(q, tag);
-    let expiry = q.end_ms() + DAY_MS;
-    let mut call = script::quota().prepare_invoke();
-    call.key(&key).arg(limit).arg(want).arg(back).arg(expiry);
     let started = Instant::now();
-    match shared.client.run::<(u64, i64)>(&call).await {
-        Ok((granted, left)) => {
+    match shared
+        .store
+        .lease_quota(&key, limit, q.end_ms(), want, back)
+        .await
+    {
+        Ok(grant) => {
             shared.answered(started.elapsed());
             let Some(ask) = ask else { return };
-            metrics::lease(outcome(granted, want), "quota", granted);
+            metrics::lease(outcome(grant.granted, want), "quota", grant.granted);
             if q.tag() != tag {
                 // The period turned while the call was out: its grant counts for nothing now.
                 q.lease.failed();
                 return;
             }
             // Exhausted: ask again now and then (an operator may raise what is left).
-            let wait = if granted < want {
-                Shared::ms(shared.settings.lease_ttl_ms)
-            } else {
-                0
-            };
             let ttl = Shared::ms(shared.settings.lease_ttl_ms);
-            q.lease.granted(ask, granted, left.max(0) as u64, wait, ttl);
+            let wait = if grant.left <= 0 { ttl } else { 0 };
+            q.lease
+                .granted(ask, grant.granted, grant.left.max(0) as u64, wait, ttl);
         }
         Err(e) => {
             if ask.is_some() {

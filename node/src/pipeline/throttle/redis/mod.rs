@@ -17,9 +17,11 @@ mod metrics;
 mod quota;
 mod script;
 mod settings;
+mod store;
 
 pub use client::CallError;
 pub use settings::RedisSettings;
+pub use store::{BucketGrant, QuotaGrant, Store};
 
 use super::calendar::{Period, period_at};
 use super::limiter::{Admission, Admit, BoxFuture, Limiter, QuotaStanding, Scope};
@@ -43,7 +45,7 @@ pub struct RedisLimiter {
 /// What the request path and the leaser share.
 struct Shared {
     settings: RedisSettings,
-    client: client::Client,
+    store: Store,
     /// The node-wide limit, daily usage, and the fallback buckets.
     local: Arc<LocalLimiter>,
     epoch: tokio::time::Instant,
@@ -69,11 +71,11 @@ impl RedisLimiter {
         local: Arc<LocalLimiter>,
         live_nodes: watch::Receiver<usize>,
     ) -> Result<RedisLimiter, CallError> {
-        let client = client::Client::new(&settings)?;
+        let store = Store::new(&settings)?;
         let health = Health::starting(local.now_ms());
         let shared = Arc::new(Shared {
             settings,
-            client,
+            store,
             local,
             epoch: tokio::time::Instant::now(),
             buckets: ShardedMap::default(),
@@ -125,7 +127,7 @@ impl Shared {
     fn bucket(&self, scope: &Scope<'_>, settings: &ThrottleSettings) -> Arc<LeasedBucket> {
         let id = self.fingerprints.of(scope);
         let make = || {
-            let key = script::bucket_key(&self.settings.key_prefix, scope).unwrap_or_default();
+            let key = self.store.bucket_key(scope).unwrap_or_default();
             Arc::new(LeasedBucket::new(key, scope.kind(), settings))
         };
         let bucket = self.buckets.with(id, make, Arc::clone);
@@ -148,7 +150,7 @@ impl Shared {
     }
 
     fn quota_key(&self, q: &LeasedQuota, tag: u32) -> String {
-        script::quota_key(&self.settings.key_prefix, &q.plan, &q.key, tag)
+        self.store.quota_key(&q.plan, &q.key, tag)
     }
 }
 
@@ -158,10 +160,8 @@ impl Shared {
         let period = period_at(quota, self.local.now_ms());
         let q = self.quota(plan, key, quota, &period);
         let redis_key = self.quota_key(&q, period.tag);
-        let used: Result<Option<i64>, _> =
-            self.client.run(&script::quota_used().key(&redis_key)).await;
-        let remaining = match used {
-            Ok(used) => (quota.limit as i64 - used.unwrap_or(0)).max(0) as u64,
+        let remaining = match self.store.quota_used(&redis_key).await {
+            Ok(used) => (quota.limit as i64 - used).max(0) as u64,
             Err(_) => q.lease.remote_left() + q.lease.local_left(),
         };
         QuotaStanding {
@@ -184,10 +184,9 @@ impl Shared {
         let redis_key = self.quota_key(&q, period.tag);
         let remaining = remaining.unwrap_or(quota.limit).min(1 << 50) as i64;
         let used = quota.limit.min(1 << 50) as i64 - remaining;
-        let expiry = period.end_ms + super::calendar::DAY_MS;
-        let mut set = script::quota_set().prepare_invoke();
-        set.key(&redis_key).arg(used).arg(expiry);
-        self.client.run::<i64>(&set).await?;
+        self.store
+            .set_quota_used(&redis_key, used, period.end_ms)
+            .await?;
         // This node's unused lease was counted before the change; the change wins.
         q.lease.take_all();
         Ok(self.standing(plan, key, quota).await)

@@ -12,7 +12,9 @@ use std::sync::LazyLock;
 /// the bucket would be full again, so idle buckets cost nothing.
 ///
 /// ARGV: rate (tokens/s), burst, tokens wanted, tokens given back (unused ones of an expired
-/// lease). Returns `{granted, whole tokens left, microseconds until 2 × wanted are there}`.
+/// lease). Returns `{granted, whole tokens left, wait}`: when the bucket is left empty, the
+/// microseconds until it holds 2 × wanted again (nodes do not ask before; so a bucket under
+/// more load than its rate costs one call per lease, not one per request), else 0.
 ///
 /// Why the cluster never admits more than `burst + rate × elapsed`: every token a node admits
 /// was granted here first, grants take tokens out, refill adds `rate × elapsed` and is capped
@@ -51,7 +53,7 @@ elseif avail > 0 then
 end
 tokens = tokens - grant
 local wait = 0
-if grant < want then
+if tokens < 1 then
   wait = math.max(0, math.ceil((math.min(2 * want, burst) - tokens) * 1000000 / rate))
 end
 redis.call('HSET', KEYS[1], 'tk', string.format('%.6f', tokens), 'ts', string.format('%.0f', ts))
@@ -63,12 +65,15 @@ return {grant, math.floor(tokens), wait}
 
 /// A quota counter for one period: requests used (granted to nodes), a plain integer; it
 /// expires a day after its period ends. ARGV: limit, wanted, given back (negative: requests a
-/// node admitted while Redis was unreachable, now counted), expiry (Unix ms). Returns
+/// node admitted while Redis was unreachable, now counted), expiry (Unix ms; at least an hour
+/// from now by Redis time, so a node with a clock far behind cannot delete it). Returns
 /// `{granted, left after the grant}`. Grants shrink near the limit like the bucket's, so
 /// the last requests of a period go out one at a time.
 static QUOTA: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local limit = tonumber(ARGV[1])
 local want = tonumber(ARGV[2])
 local back = tonumber(ARGV[3])
@@ -81,7 +86,8 @@ elseif left > 0 then
   grant = math.min(want, math.ceil(left / 2))
 end
 used = used + grant
-redis.call('SET', KEYS[1], string.format('%d', used), 'PXAT', ARGV[4])
+local expiry = math.max(tonumber(ARGV[4]), now_ms + 3600000)
+redis.call('SET', KEYS[1], string.format('%d', used), 'PXAT', string.format('%.0f', expiry))
 return {grant, limit - used}
 ",
     )
@@ -93,7 +99,14 @@ static QUOTA_USED: LazyLock<Script> =
 
 /// Sets a quota counter (AWS UpdateUsage). ARGV: used, expiry (Unix ms).
 static QUOTA_SET: LazyLock<Script> = LazyLock::new(|| {
-    Script::new("return redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2]) and 1")
+    Script::new(
+        r"
+local t = redis.call('TIME')
+local expiry = math.max(tonumber(ARGV[2]), tonumber(t[1]) * 1000 + 3600000)
+redis.call('SET', KEYS[1], ARGV[1], 'PXAT', string.format('%.0f', expiry))
+return 1
+",
+    )
 });
 
 pub fn quota_used() -> &'static Script {
