@@ -85,12 +85,17 @@ async fn wait_then_decide(shared: &Shared, admission: &Admission<'_>, needed: Ne
     }
     match attempt(shared, admission) {
         Attempt::Done(verdict) => verdict,
-        // Still nothing: a bucket Redis answered for before is being refilled, and this
-        // request is one too many; a new one (or Redis in trouble) gets this node's share.
-        Attempt::Need(needed) if needed.lease().is_warm() && !shared.health.shaky() => {
-            refused_for(shared, &needed)
+        // Still nothing, and Redis failed lately: it is in trouble, fall back now.
+        Attempt::Need(_) if shared.health.shaky() => {
+            shared
+                .health
+                .fall_back(shared.local.now_ms(), "no lease within lease_wait_ms");
+            offline(shared, admission)
         }
-        Attempt::Need(_) => offline(shared, admission),
+        // A bucket Redis answered for before is being refilled: this request is one too many.
+        Attempt::Need(needed) if needed.lease().is_warm() => refused_for(shared, &needed),
+        // A new key and a slow Redis: this node's share, and the fail mode for a quota.
+        Attempt::Need(_) => cold(shared, admission),
     }
 }
 
@@ -232,6 +237,35 @@ fn offline(shared: &Shared, admission: &Admission<'_>) -> Verdict {
             return Ok(None);
         };
         offline_quota(shared, plan, key, &settings, fail_mode, nodes)
+    })
+}
+
+/// Decides a request whose first lease is slow in coming (Redis healthy): this node's share
+/// of each throttle; a quota nothing is known of follows the plan's fail mode (an admission is
+/// counted in Redis by the leaser's next round).
+fn cold(shared: &Shared, admission: &Admission<'_>) -> Verdict {
+    fallback::admit(&shared.local, admission, shared.nodes(), || {
+        let Some(KeyUse {
+            plan,
+            key,
+            quota: Some(settings),
+            fail_mode,
+        }) = admission.usage
+        else {
+            return Ok(None);
+        };
+        let now_ms = shared.local.now_ms();
+        let quota = shared.quota(plan, key, &settings, &period_at(&settings, now_ms));
+        match fail_mode {
+            FailMode::Open => {
+                quota.count_unknown();
+                Ok(None)
+            }
+            FailMode::Closed => Err(Verdict::Refused {
+                standing: quota.standing(0, now_ms),
+                retry_after: Duration::from_millis(shared.settings.refill_interval_ms),
+            }),
+        }
     })
 }
 

@@ -58,6 +58,11 @@ impl Health {
         failures >= FAILURES_TO_FALL_BACK && self.enter(now_ms, why)
     }
 
+    /// Falls back now (a request found no lease and a call failed lately).
+    pub fn fall_back(&self, now_ms: i64, why: &str) {
+        self.enter(now_ms, why);
+    }
+
     fn enter(&self, now_ms: i64, why: &str) -> bool {
         if self.fallback.swap(true, Ordering::AcqRel) {
             return false;

@@ -98,6 +98,10 @@ fn dispatch(shared: &Arc<Shared>) {
         }
     });
     shared.quotas.for_each(|q| {
+        if let Some((tag, n)) = q.take_uncounted() {
+            let (shared, q) = (shared.clone(), q.clone());
+            tokio::spawn(async move { quota_call(&shared, &q, tag, None, -n).await });
+        }
         let back = q.lease.take_expired(now);
         let ask = if q.lease.wants_lease(now, recent) {
             let limit = q.limit.load(Ordering::Relaxed);
