@@ -447,6 +447,10 @@ mod tests {
                 "[admin]\ntoken = \"0123456789abcdef\"\n[public.http3]\nenabled = true",
                 "public.http3.enabled: HTTP/3 needs TLS",
             ),
+            (
+                "[admin]\ntoken = \"0123456789abcdef\"\n[limits.redis]\nurl = \"http://x:1\"",
+                "limits.redis.url: \"http://x:1\" is not a redis:// URL",
+            ),
         ];
         for (text, expected) in cases {
             let err = parse(text).unwrap_err().to_string();

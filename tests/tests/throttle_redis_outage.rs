@@ -111,7 +111,10 @@ async fn killed_redis_means_this_nodes_share_then_leasing_resumes_when_it_is_bac
     for _ in 0..100 {
         offline += usize::from(admit(&l, &stage).await);
     }
-    assert_eq!(offline, 20, "half of the burst of 40, no refill to speak of");
+    assert_eq!(
+        offline, 20,
+        "half of the burst of 40, no refill to speak of"
+    );
 
     // A quota this node never saw: the plan decides.
     let closed = Admission {
@@ -126,14 +129,20 @@ async fn killed_redis_means_this_nodes_share_then_leasing_resumes_when_it_is_bac
     assert!(admit(&l, &open).await, "fail-open serves");
 
     redis.restart();
-    until("leasing again", Duration::from_secs(10), || !l.in_fallback()).await;
+    until("leasing again", Duration::from_secs(10), || {
+        !l.in_fallback()
+    })
+    .await;
     // The restarted Redis is empty: the bucket starts full there, and leases come from it.
     let mut leased = 0;
     for _ in 0..10 {
         leased += usize::from(admit(&l, &stage).await);
     }
     assert_eq!(leased, 10);
-    assert!(redis.calls("evalsha") + redis.calls("eval") > 0, "leases came from redis");
+    assert!(
+        redis.calls("evalsha") + redis.calls("eval") > 0,
+        "leases came from redis"
+    );
     // The fail-open admission was counted in Redis when it came back.
     let store = Store::new(&s).unwrap();
     let period = edgeway::pipeline::throttle::calendar::period_at(
@@ -146,7 +155,10 @@ async fn killed_redis_means_this_nodes_share_then_leasing_resumes_when_it_is_bac
     let mut used = 0;
     let deadline = Instant::now() + Duration::from_secs(10);
     while used != 1 {
-        assert!(Instant::now() < deadline, "redis counts {used} requests, 1 was admitted");
+        assert!(
+            Instant::now() < deadline,
+            "redis counts {used} requests, 1 was admitted"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
         used = store.quota_used(&key).await.unwrap();
     }
@@ -169,7 +181,17 @@ async fn a_stalled_redis_is_survived_and_the_quota_used_meanwhile_is_counted_aft
     // Redis stops answering for 3 s (a blocked server, not a dead one: its data stays).
     let port = redis.port.to_string();
     let stall = std::process::Command::new("timeout")
-        .args(["-s", "KILL", "20", "redis-cli", "-p", &port, "DEBUG", "SLEEP", "3"])
+        .args([
+            "-s",
+            "KILL",
+            "20",
+            "redis-cli",
+            "-p",
+            &port,
+            "DEBUG",
+            "SLEEP",
+            "3",
+        ])
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("redis-cli runs");
@@ -190,12 +212,13 @@ async fn a_stalled_redis_is_survived_and_the_quota_used_meanwhile_is_counted_aft
     );
     let mut stall = stall;
     let _ = stall.wait();
-    until("leasing again", Duration::from_secs(10), || !l.in_fallback()).await;
+    until("leasing again", Duration::from_secs(10), || {
+        !l.in_fallback()
+    })
+    .await;
     let store = Store::new(&s).unwrap();
-    let period = edgeway::pipeline::throttle::calendar::period_at(
-        &quota.quota.unwrap(),
-        Today.now_ms(),
-    );
+    let period =
+        edgeway::pipeline::throttle::calendar::period_at(&quota.quota.unwrap(), Today.now_ms());
     let key = store.quota_key("gold", "alice", period.tag);
     // Everything this node admitted is counted. (Lease calls that timed out during the stall
     // ran when it ended: their grants went to nobody and stay counted, erring on the safe
@@ -204,10 +227,16 @@ async fn a_stalled_redis_is_survived_and_the_quota_used_meanwhile_is_counted_aft
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut used = store.quota_used(&key).await.unwrap();
     while used < admitted {
-        assert!(Instant::now() < deadline, "redis counts {used}, node admitted {admitted}");
+        assert!(
+            Instant::now() < deadline,
+            "redis counts {used}, node admitted {admitted}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
         used = store.quota_used(&key).await.unwrap();
     }
-    let remaining = l.quota("gold", "alice", &quota.quota.unwrap()).await.remaining;
+    let remaining = l
+        .quota("gold", "alice", &quota.quota.unwrap())
+        .await
+        .remaining;
     assert_eq!(remaining, (100 - used).max(0) as u64);
 }

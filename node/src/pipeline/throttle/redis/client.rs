@@ -24,7 +24,7 @@ pub enum CallError {
 enum Target {
     Server(ConnectionManager),
     /// Connected at the first call that succeeds in connecting.
-    Cluster(ClusterClient, OnceCell<ClusterConnection>),
+    Cluster(Box<(ClusterClient, OnceCell<ClusterConnection>)>),
 }
 
 #[derive(Clone)]
@@ -58,7 +58,7 @@ impl Client {
                     .response_timeout(response)
                     .connection_timeout(connect)
                     .build()?;
-                Target::Cluster(client, OnceCell::new())
+                Target::Cluster(Box::new((client, OnceCell::new())))
             }
         };
         Ok(Client {
@@ -89,7 +89,8 @@ impl Client {
     ) -> Result<T, RedisError> {
         match &*self.target {
             Target::Server(manager) => invocation.invoke_async(&mut manager.clone()).await,
-            Target::Cluster(client, connection) => {
+            Target::Cluster(cluster) => {
+                let (client, connection) = &**cluster;
                 let connect = || async {
                     match tokio::time::timeout(
                         self.connect_timeout * 4,
