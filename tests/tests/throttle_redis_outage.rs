@@ -22,19 +22,21 @@ impl WallClock for Today {
     }
 }
 
-/// Timings of a node close to its Redis: short waits, quick probes.
-fn settings(url: &str) -> RedisSettings {
+/// Timings of a node close to its Redis: short waits, quick probes, Redis calls that may take
+/// up to `call_ms`.
+fn settings(url: &str, call_ms: u64) -> RedisSettings {
     let mut s = RedisSettings::server(url);
     s.lease_wait_ms = 20;
-    s.response_timeout_ms = 200;
-    s.connect_timeout_ms = 200;
+    s.response_timeout_ms = call_ms;
+    s.connect_timeout_ms = call_ms;
     s.retries = 0;
     s.probe_interval_ms = 100;
     s
 }
 
-/// The longest any request may take to be decided: the lease wait, plus a loaded machine.
-const BOUND: Duration = Duration::from_millis(250);
+/// The longest any request may take to be decided: the lease wait (20 ms), plus a loaded
+/// machine; well under a Redis call's deadline where the test gives calls 2 s.
+const BOUND: Duration = Duration::from_millis(1_000);
 
 async fn limiter(s: &RedisSettings, live: watch::Receiver<usize>) -> RedisLimiter {
     let local = Arc::new(LocalLimiter::with_clock(Arc::new(Today)));
@@ -55,7 +57,7 @@ async fn admit(limiter: &RedisLimiter, admission: &Admission<'_>) -> bool {
     matches!(verdict, Verdict::Admitted(_))
 }
 
-async fn until(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
+async fn until(what: &str, within: Duration, check: impl Fn() -> bool) {
     let deadline = Instant::now() + within;
     while !check() {
         assert!(Instant::now() < deadline, "{what}: not within {within:?}");
@@ -84,7 +86,7 @@ fn quota_use(key: &'static str, limit: u64, fail_mode: FailMode) -> KeyUse<'stat
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_redis_means_this_nodes_share_then_leasing_resumes_when_it_is_back() {
     let mut redis = RedisServer::start();
-    let s = settings(&redis.url());
+    let s = settings(&redis.url(), 2_000);
     // Two live nodes: without Redis this one may admit half of each limit.
     let (_members, live) = watch::channel(2usize);
     let l = limiter(&s, live).await;
@@ -106,14 +108,21 @@ async fn killed_redis_means_this_nodes_share_then_leasing_resumes_when_it_is_bac
 
     redis.kill();
     // Requests go on being decided (none waits past the bound) while the node notices.
-    until("fallback", Duration::from_secs(5), || l.in_fallback()).await;
-    let mut offline = 0;
-    for _ in 0..100 {
-        offline += usize::from(admit(&l, &stage).await);
+    let mut outage = 0;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !l.in_fallback() {
+        assert!(Instant::now() < deadline, "never fell back");
+        outage += usize::from(admit(&l, &stage).await);
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    assert_eq!(
-        offline, 20,
-        "half of the burst of 40, no refill to speak of"
+    for _ in 0..100 {
+        outage += usize::from(admit(&l, &stage).await);
+    }
+    // Half of the burst of 40 (no refill to speak of), plus what was left of the lease taken
+    // before the kill (at most a quarter of the burst).
+    assert!(
+        (20..=30).contains(&outage),
+        "admitted {outage} without redis"
     );
 
     // A quota this node never saw: the plan decides.
@@ -167,7 +176,8 @@ async fn killed_redis_means_this_nodes_share_then_leasing_resumes_when_it_is_bac
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_redis_is_survived_and_the_quota_used_meanwhile_is_counted_after() {
     let redis = RedisServer::start_with(&["--enable-debug-command", "yes"]);
-    let s = settings(&redis.url());
+    // Calls time out well within the 3 s stall.
+    let s = settings(&redis.url(), 200);
     let (_members, live) = watch::channel(2usize);
     let l = limiter(&s, live).await;
     let quota = quota_use("alice", 100, FailMode::Closed);

@@ -176,9 +176,8 @@ fn attempt(shared: &Shared, admission: &Admission<'_>) -> Attempt {
     outcome
 }
 
-/// A take that also treats "a refill is on its way, and Redis was empty last time" as a
-/// refusal: the key is over its limit, and waiting would add a round trip to every
-/// request over it.
+/// A take that also refuses, without waiting, a request on a lease Redis answered before when
+/// waiting for the next lease is pointless (see [`pointless_to_wait`]).
 fn take(shared: &Shared, lease: &Lease, now: u64) -> Take {
     match lease.take(now) {
         Take::Taken { left } => {
@@ -187,13 +186,25 @@ fn take(shared: &Shared, lease: &Lease, now: u64) -> Take {
             }
             Take::Taken { left }
         }
-        Take::Need if lease.is_short() && lease.is_in_flight() && !shared.health.shaky() => {
+        Take::Need
+            if lease.is_warm() && !shared.health.shaky() && pointless_to_wait(shared, lease) =>
+        {
+            shared.wake.notify_one();
             Take::Empty {
                 retry_in: Shared::ms(shared.settings.refill_interval_ms),
             }
         }
         other => other,
     }
+}
+
+/// Waiting for a lease helps nobody when one is on its way and Redis was empty last time (the
+/// key is over its limit: waiting would add a round trip to every request over it), or when
+/// Redis is further away than the wait.
+fn pointless_to_wait(shared: &Shared, lease: &Lease) -> bool {
+    (lease.is_in_flight() && lease.is_short())
+        || shared.rtt.load(std::sync::atomic::Ordering::Relaxed)
+            > Shared::ms(shared.settings.lease_wait_ms)
 }
 
 fn node_take(shared: &Shared, limit: &Limit<'_>) -> Result<Option<Standing>, Verdict> {
@@ -222,21 +233,34 @@ fn give_back(shared: &Shared, held: &[Option<Held<'_>>]) {
     }
 }
 
+/// This node's share of each throttle, then `quota` decides the key's quota if it has one.
+fn by_share(
+    shared: &Shared,
+    admission: &Admission<'_>,
+    quota: impl FnOnce(&str, &str, &QuotaSettings, FailMode) -> Result<Option<Standing>, Verdict>,
+) -> Verdict {
+    fallback::admit(
+        &shared.local,
+        admission,
+        shared.nodes(),
+        || match admission.usage {
+            Some(KeyUse {
+                plan,
+                key,
+                quota: Some(settings),
+                fail_mode,
+            }) => quota(plan, key, &settings, fail_mode),
+            _ => Ok(None),
+        },
+    )
+}
+
 /// Decides without Redis: this node's share of each throttle, the quota by what this node
 /// knew, or the plan's fail mode when it knew nothing.
 fn offline(shared: &Shared, admission: &Admission<'_>) -> Verdict {
     let nodes = shared.nodes();
-    fallback::admit(&shared.local, admission, nodes, || {
-        let Some(KeyUse {
-            plan,
-            key,
-            quota: Some(settings),
-            fail_mode,
-        }) = admission.usage
-        else {
-            return Ok(None);
-        };
-        offline_quota(shared, plan, key, &settings, fail_mode, nodes)
+    by_share(shared, admission, |plan, key, settings, fail_mode| {
+        offline_quota(shared, plan, key, settings, fail_mode, nodes)
     })
 }
 
@@ -244,18 +268,9 @@ fn offline(shared: &Shared, admission: &Admission<'_>) -> Verdict {
 /// of each throttle; a quota nothing is known of follows the plan's fail mode (an admission is
 /// counted in Redis by the leaser's next round).
 fn cold(shared: &Shared, admission: &Admission<'_>) -> Verdict {
-    fallback::admit(&shared.local, admission, shared.nodes(), || {
-        let Some(KeyUse {
-            plan,
-            key,
-            quota: Some(settings),
-            fail_mode,
-        }) = admission.usage
-        else {
-            return Ok(None);
-        };
+    by_share(shared, admission, |plan, key, settings, fail_mode| {
         let now_ms = shared.local.now_ms();
-        let quota = shared.quota(plan, key, &settings, &period_at(&settings, now_ms));
+        let quota = shared.quota(plan, key, settings, &period_at(settings, now_ms));
         match fail_mode {
             FailMode::Open => {
                 quota.count_unknown();

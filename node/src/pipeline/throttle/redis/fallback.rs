@@ -25,7 +25,10 @@ impl Health {
     /// Starts in fallback until the first call succeeds: a node never waits for Redis to start.
     pub fn starting(now_ms: i64) -> Health {
         let health = Health::default();
-        health.enter(now_ms, "not connected yet");
+        health.fallback.store(true, Ordering::Release);
+        health.since_ms.store(now_ms, Ordering::Release);
+        health.epoch.store(1, Ordering::Release);
+        metrics::fallback(true);
         health
     }
 
@@ -82,7 +85,7 @@ impl Health {
         self.failures.store(0, Ordering::Release);
         if self.fallback.swap(false, Ordering::AcqRel) {
             metrics::fallback(false);
-            tracing::info!("redis reachable again: leasing resumed");
+            tracing::info!("redis reachable: limits are leased from it");
         }
     }
 }

@@ -87,7 +87,11 @@ impl RedisLimiter {
             per_plan: metrics::PerPlan::default(),
             rtt: AtomicU64::new(0),
         });
-        leaser::probe(&shared).await;
+        if !leaser::probe(&shared).await {
+            tracing::warn!(
+                "redis unavailable at start: limits fall back to this node's share until it answers"
+            );
+        }
         let leaser = tokio::spawn(leaser::run(shared.clone()));
         Ok(RedisLimiter { shared, leaser })
     }

@@ -7,6 +7,16 @@ use redis::Script;
 use sha2::{Digest, Sha256};
 use std::sync::LazyLock;
 
+/// How much of `avail` to grant a node that wants `want`: all of it while twice that is left,
+/// then half of what is left, so the last tokens go out one at a time to whichever node asks.
+const SHRINK: &str = "
+local grant = 0
+if avail >= 2 * want then
+  grant = want
+elseif avail > 0 then
+  grant = math.min(want, math.ceil(avail / 2))
+end";
+
 /// A token bucket as Redis keeps it: a hash of `tk` (tokens, fractional) and `ts` (last refill,
 /// Redis server time in microseconds). A missing key is a full bucket; the key expires once
 /// the bucket would be full again, so idle buckets cost nothing.
@@ -24,7 +34,7 @@ use std::sync::LazyLock;
 /// Grants shrink as the bucket empties: the full want only while twice that is left, then half
 /// of what is left, so the last tokens go out one at a time to whichever node asks.
 static BUCKET: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    Script::new(&format!(
         r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -45,12 +55,7 @@ if now > ts then
 end
 tokens = math.min(burst, tokens + back)
 local avail = math.floor(tokens)
-local grant = 0
-if avail >= 2 * want then
-  grant = want
-elseif avail > 0 then
-  grant = math.min(want, math.ceil(avail / 2))
-end
+{SHRINK}
 tokens = tokens - grant
 local wait = 0
 if tokens < 1 then
@@ -58,9 +63,9 @@ if tokens < 1 then
 end
 redis.call('HSET', KEYS[1], 'tk', string.format('%.6f', tokens), 'ts', string.format('%.0f', ts))
 redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) * 1000 / rate) + 1000)
-return {grant, math.floor(tokens), wait}
-",
-    )
+return {{grant, math.floor(tokens), wait}}
+"
+    ))
 });
 
 /// A quota counter for one period: requests used (granted to nodes), a plain integer; it
@@ -70,7 +75,7 @@ return {grant, math.floor(tokens), wait}
 /// `{granted, left after the grant}`. Grants shrink near the limit like the bucket's, so
 /// the last requests of a period go out one at a time.
 static QUOTA: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    Script::new(&format!(
         r"
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -78,19 +83,14 @@ local limit = tonumber(ARGV[1])
 local want = tonumber(ARGV[2])
 local back = tonumber(ARGV[3])
 local used = tonumber(redis.call('GET', KEYS[1]) or '0') - back
-local left = limit - used
-local grant = 0
-if left >= 2 * want then
-  grant = want
-elseif left > 0 then
-  grant = math.min(want, math.ceil(left / 2))
-end
+local avail = limit - used
+{SHRINK}
 used = used + grant
 local expiry = math.max(tonumber(ARGV[4]), now_ms + 3600000)
 redis.call('SET', KEYS[1], string.format('%d', used), 'PXAT', string.format('%.0f', expiry))
-return {grant, limit - used}
-",
-    )
+return {{grant, limit - used}}
+"
+    ))
 });
 
 /// Reads a quota counter (requests used; nil when nobody used any).
