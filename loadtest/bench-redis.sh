@@ -11,7 +11,8 @@
 # DELAY_MS/2 (so every round trip to Redis takes DELAY_MS more).
 #
 # Usage: loadtest/bench-redis.sh [R=300] [DURATION=30s] [Q=2000] [DELAY_MS=50]
-#        (after `cargo build --release -p edgeway -p edgeway-load`)
+#        (after `cargo build --release -p edgeway -p edgeway-load`; BIN_DIR=target/debug to
+#        smoke-test the script with debug binaries, whose latencies mean nothing)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,8 +20,9 @@ R=${1:-300}
 DURATION=${2:-30s}
 Q=${3:-2000}
 DELAY_MS=${4:-50}
-EDGEWAY="$ROOT/target/release/edgeway"
-LOAD="$ROOT/target/release/edgeway-load"
+BIN_DIR=${BIN_DIR:-$ROOT/target/release}
+EDGEWAY="$BIN_DIR/edgeway"
+LOAD="$BIN_DIR/edgeway-load"
 for bin in "$EDGEWAY" "$LOAD"; do
     [[ -x "$bin" ]] || { echo "build first: cargo build --release -p edgeway -p edgeway-load" >&2; exit 2; }
 done
