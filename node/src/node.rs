@@ -100,7 +100,9 @@ impl Node {
             bootstrap(&control, path).await?;
         }
         let limits = throttle::Embedded::start(&config.node.data_dir)?;
-        let limiter = limiter(&config, &limits).await?;
+        // Live members (this node included), as gossip sees them: the Redis limiter's share.
+        let members = watch::Sender::new(1usize);
+        let limiter = limiter(&config, &limits, members.subscribe()).await?;
         let tls = config.public.tls.is_some().then(|| {
             Arc::new(tls::ServerTls::new(
                 control.snapshot(),
@@ -229,6 +231,7 @@ impl Node {
                     networks: &networks,
                     forwarder: Arc::new(forwarder),
                     caches: gateway.caches.clone(),
+                    members,
                     stop: &stop,
                 };
                 let (cluster, server) =
@@ -299,12 +302,11 @@ impl Node {
 async fn limiter(
     config: &NodeConfig,
     limits: &throttle::Embedded,
+    live_nodes: watch::Receiver<usize>,
 ) -> Result<Arc<dyn throttle::Limiter>, StartError> {
     let Some(redis) = &config.limits.redis else {
         return Ok(limits.limiter.clone());
     };
-    // Live members (this node included); one until the cluster reports membership.
-    let (_members, live_nodes) = watch::channel(1usize);
     let limiter = throttle::RedisLimiter::start(redis.clone(), limits.limiter.clone(), live_nodes);
     Ok(Arc::new(limiter.await?))
 }

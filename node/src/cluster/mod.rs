@@ -49,6 +49,8 @@ pub struct Join<'a> {
     pub forwarder: Option<Arc<dyn Forwarder>>,
     /// This node's response caches (cluster-wide flushes empty them).
     pub caches: crate::pipeline::cache::Caches,
+    /// Set to the number of live members (this node included) as it changes.
+    pub members: watch::Sender<usize>,
     pub stop: watch::Receiver<bool>,
 }
 
@@ -75,6 +77,7 @@ impl Cluster {
             handler,
             forwarder,
             caches,
+            members,
             stop,
         } = join;
         let alone = settings.seeds.is_empty();
@@ -111,6 +114,7 @@ impl Cluster {
             sync_interval: Duration::from_millis(settings.sync_interval_ms),
             heartbeat_interval: settings.gossip_interval(),
             heartbeats: heartbeats.clone(),
+            members,
         };
         let tasks = vec![tokio::spawn(syncer.run(live, hints, stop))];
         Ok(Cluster {

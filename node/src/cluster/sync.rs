@@ -27,6 +27,7 @@ pub(super) struct Syncer {
     pub sync_interval: Duration,
     pub heartbeat_interval: Duration,
     pub heartbeats: Heartbeats,
+    pub members: watch::Sender<usize>,
 }
 
 type Live = watch::Receiver<BTreeMap<ChitchatId, NodeState>>;
@@ -67,6 +68,7 @@ impl Syncer {
                     self.heartbeats.observe(&*self.chitchat.lock().await);
                     let members = live.borrow().len();
                     metrics::gauge!("edgeway_cluster_live_members").set(members as f64);
+                    self.members.send_if_modified(|held| std::mem::replace(held, members.max(1)) != members.max(1));
                     if *self.caught_up.borrow() { continue; }
                     false
                 }

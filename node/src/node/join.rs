@@ -29,6 +29,8 @@ pub(super) struct Seams<'a> {
     /// Serves requests other regions forward to this node.
     pub forwarder: Arc<dyn Forwarder>,
     pub caches: crate::pipeline::cache::Caches,
+    /// Kept up to date with the number of live members.
+    pub members: watch::Sender<usize>,
     pub stop: &'a watch::Receiver<bool>,
 }
 
@@ -45,6 +47,7 @@ pub(super) async fn join(
         networks,
         forwarder,
         caches,
+        members,
         stop,
     } = seams;
     let fail = |e: &dyn std::fmt::Display| StartError::Cluster(e.to_string());
@@ -99,6 +102,7 @@ pub(super) async fn join(
         handler,
         forwarder: Some(forwarder),
         caches,
+        members,
         stop: stop.clone(),
     })
     .await
