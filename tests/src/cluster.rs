@@ -80,6 +80,10 @@ impl TestCluster {
             cluster.add(region).await;
         }
         cluster.wait_members(regions.len()).await;
+        // As an operator's rollout would: every node has caught up and answers /ready 200.
+        for node in cluster.running() {
+            node.admin.wait_ready().await;
+        }
         cluster
     }
 

@@ -7,6 +7,7 @@
 //! took writes on both sides of a partition converge once it heals. A local write also sends
 //! a `Changed` hint to live peers so they pull at once instead of at the next gossip round.
 
+mod catch_up;
 pub mod digest;
 pub mod gossip;
 mod load;

@@ -2,8 +2,9 @@
 //! local state (publish the new digest, hint the peers), every membership or digest change
 //! seen through gossip, every hint from a peer, and a periodic full pass.
 
+use super::catch_up::{CatchUp, Verdict};
 use super::members::Heartbeats;
-use super::{digest, gossip, peer_address};
+use super::{digest, gossip, latest_generations, peer_address};
 use crate::control::Control;
 use crate::peer::protocol::decode_records;
 use crate::peer::{PeerAddress, PeerRequest, PeerResponse, PeerTransport};
@@ -11,7 +12,7 @@ use chitchat::{Chitchat, ChitchatId, NodeState};
 use edgeway_shared::ObjectKey;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::{Mutex, mpsc, watch};
 
 /// Keys per fetch request (answers are capped the same way on the serving side).
@@ -39,7 +40,9 @@ impl Syncer {
         mut hints: mpsc::Receiver<String>,
         mut stop: watch::Receiver<bool>,
     ) {
-        let started = Instant::now();
+        // Two heartbeats make a peer live; relayed ones arrive a round or two apart.
+        let settle = self.heartbeat_interval * 3;
+        let mut catch_up = CatchUp::new(self.join_timeout, settle);
         let mut changes = self.control.changes();
         let mut full = tokio::time::interval(self.sync_interval);
         let mut beat = tokio::time::interval(self.heartbeat_interval);
@@ -75,8 +78,12 @@ impl Syncer {
                 _ = crate::pipeline::accept::stopped(&mut stop) => return,
             };
             let not_caught_up = !*self.caught_up.borrow();
-            let all_answered = self.round(&live, everyone || not_caught_up).await;
-            if not_caught_up && self.maybe_caught_up(&live, all_answered, started) {
+            let peers = self.live_peers(&live);
+            if not_caught_up {
+                catch_up.observe(peers.iter().map(|(p, _)| p.node_id.clone()).collect());
+            }
+            let all_answered = self.round(peers, everyone || not_caught_up).await;
+            if not_caught_up && self.maybe_caught_up(catch_up.verdict(all_answered)) {
                 self.chitchat
                     .lock()
                     .await
@@ -99,7 +106,7 @@ impl Syncer {
 
     /// Tells live peers this node has new state; they pull from it at once.
     async fn hint_peers(&self, live: &Live) {
-        for peer in self.live_peers(live) {
+        for (peer, _) in self.live_peers(live) {
             let peers = self.peers.clone();
             tokio::spawn(async move {
                 let _ = peers.call(&peer, PeerRequest::Changed).await;
@@ -107,11 +114,13 @@ impl Syncer {
         }
     }
 
-    fn live_peers(&self, live: &Live) -> Vec<PeerAddress> {
-        live.borrow()
-            .iter()
-            .filter(|(id, _)| **id != self.me)
-            .filter_map(|(id, state)| peer_address(id, state))
+    /// Live peers with what they publish: the latest generation of each, never an earlier
+    /// generation of this node (a killed one can look live for a moment after a restart).
+    fn live_peers(&self, live: &Live) -> Vec<(PeerAddress, NodeState)> {
+        latest_generations(&live.borrow())
+            .into_values()
+            .filter(|(id, _)| id.node_id != self.me.node_id)
+            .filter_map(|(id, state)| Some((peer_address(&id, &state)?, state)))
             .collect()
     }
 
@@ -119,22 +128,20 @@ impl Syncer {
         let peer = self
             .live_peers(live)
             .into_iter()
-            .find(|p| p.node_id == node_id);
-        if let Some(peer) = peer {
+            .find(|(p, _)| p.node_id == node_id);
+        if let Some((peer, _)) = peer {
             let _ = self.pull(&peer).await;
         }
     }
 
-    /// Pulls from every live peer whose digest differs from ours (all of them when
-    /// `everyone`). True when every peer asked answered.
-    async fn round(&self, live: &Live, everyone: bool) -> bool {
+    /// Pulls from every peer whose digest differs from ours (all of them when `everyone`).
+    /// True when every peer asked answered.
+    async fn round(&self, peers: Vec<(PeerAddress, NodeState)>, everyone: bool) -> bool {
         let ours = digest::encode(&digest::of(&self.control.store().view()));
-        let targets: Vec<PeerAddress> = live
-            .borrow()
-            .iter()
-            .filter(|(id, _)| **id != self.me)
+        let targets: Vec<PeerAddress> = peers
+            .into_iter()
             .filter(|(_, state)| everyone || state.get(gossip::DIGEST) != Some(ours.as_str()))
-            .filter_map(|(id, state)| peer_address(id, state))
+            .map(|(peer, _)| peer)
             .collect();
         let pulls = targets.iter().map(|peer| self.pull(peer));
         futures_util::future::join_all(pulls)
@@ -143,21 +150,18 @@ impl Syncer {
             .all(Result::is_ok)
     }
 
-    /// Marks the node caught up when it has synced with every live peer, or looked long
-    /// enough; returns whether it now is.
-    fn maybe_caught_up(&self, live: &Live, all_answered: bool, started: Instant) -> bool {
-        let has_peers = live.borrow().keys().any(|id| *id != self.me);
-        let timed_out = started.elapsed() >= self.join_timeout;
-        if (has_peers && all_answered) || timed_out {
-            if !has_peers {
-                tracing::info!("no live peer found; serving alone");
-            } else if !all_answered {
-                tracing::warn!("some peers did not answer; serving with what the others had");
+    /// Marks the node caught up on a verdict that says so; returns whether it now is.
+    fn maybe_caught_up(&self, verdict: Verdict) -> bool {
+        match verdict {
+            Verdict::Waiting => return false,
+            Verdict::Synced => {}
+            Verdict::Alone => tracing::info!("no live peer found; serving alone"),
+            Verdict::TimedOut => {
+                tracing::warn!("some peers did not answer; serving with what the others had")
             }
-            self.caught_up.send_replace(true);
-            return true;
         }
-        false
+        self.caught_up.send_replace(true);
+        true
     }
 
     /// Fetches from `peer` every record it holds newer than ours.
