@@ -51,109 +51,8 @@ done
 mkdir -p "$OUT/raw"
 OUT=$(cd "$OUT" && pwd)
 
-log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-# --- processes: everything started here is remembered and stopped on exit ----------------------
-PIDS=()
-stop_pid() {
-    local pid=$1
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# Stops the run when a process it measures has gone (someone else's cleanup, a crash).
-check_alive() {
-    local pid state name status
-    for pid in $OURS; do
-        state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)
-        [[ -n "$state" && "$state" != Z ]] && continue
-        case "$pid" in
-            "${BACKEND_PID:-}") name=bench-backend ;;
-            "${HYPER_PID:-}") name=hyper-proxy ;;
-            "${EDGEWAY_PID:-}") name=edgeway ;;
-            *) name=nginx ;;
-        esac
-        status=0
-        wait "$pid" 2>/dev/null || status=$?
-        ((status > 128)) && status="$status, signal $((status - 128))"
-        die "$name (pid $pid) exited during the run (status $status); see the logs in $OUT"
-    done
-}
-
-# --- CPU accounting ----------------------------------------------------------------------------
-# CPU time (user + system, clock ticks) of processes and their threads.
-cpu_ticks() {
-    local pid total=0
-    for pid in "$@"; do
-        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
-    done
-    echo "$total"
-}
-CLK_TCK=$(getconf CLK_TCK)
-export CLK_TCK
-# Everything this script runs under load, to tell its CPU use from the rest of the machine's
-# (filled in once they are started).
-OURS=""
-# Machine-wide clock ticks: stolen by the hypervisor, and all (idle included; /proc/stat).
-machine_ticks() { awk '/^cpu / {print $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
-# CPU ticks used so far by every process except this script (with all it waited for: wrk) and
-# OURS: utime+stime+cutime+cstime, so processes that start and end inside a window count too
-# (their time moves into their parent's cutime).
-others_ticks() {
-    # shellcheck disable=SC2086
-    python3 - "$$" $OURS <<'EOF'
-import os, sys
-skip = set(sys.argv[1:]) | {str(os.getpid()), str(os.getppid())}
-total = 0
-for pid in os.listdir("/proc"):
-    if not pid.isdigit() or pid in skip:
-        continue
-    try:
-        stat = open(f"/proc/{pid}/stat").read()
-    except OSError:
-        continue
-    total += sum(int(x) for x in stat[stat.rindex(")") + 2:].split()[11:15])
-print(total)
-EOF
-}
-
-# Waits (up to QUIET_WAIT seconds) until, over one second, processes other than ours use less than
-# 15% of all cores.
-wait_quiet() {
-    local deadline=$((SECONDS + QUIET_WAIT)) next_log=$SECONDS all0 o0 all1 o1 others
-    while :; do
-        check_alive
-        o0=$(others_ticks)
-        read -r _ all0 < <(machine_ticks)
-        sleep 1
-        o1=$(others_ticks)
-        read -r _ all1 < <(machine_ticks)
-        others=$(((o1 - o0) * 100 / (all1 - all0)))
-        ((others < 15)) && return 0
-        if ((SECONDS >= deadline)); then
-            log "machine still busy (others use ${others}%); measuring anyway"
-            return 0
-        fi
-        if ((SECONDS >= next_log)); then
-            log "waiting up to $((deadline - SECONDS)) s for a quieter machine (others use ${others}%)"
-            next_log=$((SECONDS + 30))
-        fi
-        sleep 4
-    done
-}
+source "$ROOT/loadtest/bench-lib.sh"
+BENCH=bench
 
 # --- tools -------------------------------------------------------------------------------------
 need_install=()
@@ -175,9 +74,7 @@ if ((BUILD)); then
     (cd "$ROOT" && timeout 1800 cargo build --release -p edgeway -p edgeway-load \
         --bins --example hyper-proxy) >&2
 fi
-TARGET_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps 2>/dev/null \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])') \
-    || TARGET_DIR="$ROOT/target"
+TARGET_DIR=$(target_dir)
 EDGEWAY="$TARGET_DIR/release/edgeway"
 BACKEND="$TARGET_DIR/release/bench-backend"
 HYPER_PROXY="$TARGET_DIR/release/examples/hyper-proxy"
@@ -185,52 +82,13 @@ for bin in "$EDGEWAY" "$BACKEND" "$HYPER_PROXY"; do
     [[ -x "$bin" ]] || die "missing $bin (run without --no-build)"
 done
 
-read -r BACKEND_PORT NGINX_PORT PUBLIC_PORT ADMIN_PORT HYPER_PORT < <(python3 - <<'EOF'
-import socket
-socks = []
-for _ in range(5):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(*(s.getsockname()[1] for s in socks))
-EOF
-)
-
-# Microseconds since the epoch, without starting a process.
-now_us() { NOW_US=${EPOCHREALTIME//[.,]/}; }
-# A pipe nobody writes to: `read -t` on it is a sleep that starts no process.
-exec {SLEEP_FD}<> <(:)
-nap() { read -r -t "$1" -u "$SLEEP_FD" _ || true; }
-
-# Polls http://127.0.0.1:$1$2 until it answers 200, for at most $3 seconds. Only bash builtins
-# (/dev/tcp, read -t, EPOCHREALTIME), so a poll starts no process even on a loaded machine and
-# start->ready is measured to about a millisecond.
-wait_http_200() {
-    local port=$1 path=$2 limit=$3 deadline status
-    now_us
-    deadline=$((NOW_US + limit * 1000000))
-    while now_us && ((NOW_US < deadline)); do
-        # The braces keep the 2>/dev/null from sticking to the shell itself.
-        if { exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then
-            printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$path" >&3
-            status=""
-            read -r -t 2 _ status _ <&3 || true
-            exec 3<&- 3>&-
-            [[ "$status" == 200 ]] && return 0
-        fi
-        nap 0.001
-    done
-    return 1
-}
-
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
+read -r BACKEND_PORT NGINX_PORT PUBLIC_PORT ADMIN_PORT HYPER_PORT < <(free_ports 5)
 
 # --- backend -----------------------------------------------------------------------------------
 log "starting bench-backend on 127.0.0.1:$BACKEND_PORT"
 "$BACKEND" --listen "127.0.0.1:$BACKEND_PORT" >"$OUT/backend.log" 2>&1 &
 BACKEND_PID=$!
-PIDS+=("$BACKEND_PID")
+PIDS+=("$BACKEND_PID"); NAMES[$BACKEND_PID]=bench-backend
 wait_http_200 "$BACKEND_PORT" / 10 || die "bench-backend did not answer (see $OUT/backend.log)"
 
 # --- nginx -------------------------------------------------------------------------------------
@@ -271,14 +129,14 @@ EOF
 log "starting nginx (1 worker) on 127.0.0.1:$NGINX_PORT"
 "$NGINX" -p "$OUT/nginx" -c "$OUT/nginx/nginx.conf" >"$OUT/nginx/stdout.log" 2>&1 &
 NGINX_PID=$!
-PIDS+=("$NGINX_PID")
+PIDS+=("$NGINX_PID"); NAMES[$NGINX_PID]=nginx
 wait_http_200 "$NGINX_PORT" / 10 || die "nginx did not answer (see $OUT/nginx/error.log)"
 
 # --- bare hyper proxy ----------------------------------------------------------------------------
 log "starting hyper-proxy on 127.0.0.1:$HYPER_PORT"
 "$HYPER_PROXY" "127.0.0.1:$HYPER_PORT" "http://127.0.0.1:$BACKEND_PORT" --per-core >"$OUT/hyper-proxy.log" 2>&1 &
 HYPER_PID=$!
-PIDS+=("$HYPER_PID")
+PIDS+=("$HYPER_PID"); NAMES[$HYPER_PID]=hyper-proxy
 wait_http_200 "$HYPER_PORT" / 10 || die "hyper-proxy did not answer (see $OUT/hyper-proxy.log)"
 
 # --- Edgeway -----------------------------------------------------------------------------------
@@ -336,7 +194,7 @@ start_edgeway() {
     t0=$NOW_US
     RUST_LOG=warn "$EDGEWAY" --config "$OUT/edgeway.toml" >>"$OUT/edgeway.log" 2>&1 &
     EDGEWAY_PID=$!
-    PIDS+=("$EDGEWAY_PID")
+    PIDS+=("$EDGEWAY_PID"); NAMES[$EDGEWAY_PID]=edgeway
     wait_http_200 "$ADMIN_PORT" /ready 30 || die "Edgeway never became ready (see $OUT/edgeway.log)"
     now_us
     READY_US=$((NOW_US - t0))
@@ -387,7 +245,6 @@ declare -A URL=(
     [edgeway-cached]="http://127.0.0.1:$PUBLIC_PORT/cached"
 )
 declare -A HOST=([edgeway-proxy]="$API_HOST" [edgeway-mock]="$API_HOST" [edgeway-cached]="$API_HOST")
-secs() { local d=$1; case "$d" in *ms) echo 1 ;; *s) echo "${d%s}" ;; *m) echo $((${d%m} * 60)) ;; *) echo "$d" ;; esac; }
 WRK_LIMIT=$(($(secs "$DURATION") + $(secs "$WARMUP") + 30))
 
 NGINX_WORKERS=$(pgrep -P "$NGINX_PID" | tr '\n' ' ')
@@ -408,9 +265,7 @@ run_wrk() {
 }
 
 # What was measured: the checkout's commit, and whether node/ or shared/ had uncommitted changes.
-REVISION=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
-DIRTY=$(cd "$ROOT" && git status --porcelain -- node shared 2>/dev/null | wc -l)
-((DIRTY == 0)) || REVISION="$REVISION + $DIRTY uncommitted file(s) in node/ shared/"
+REVISION=$(revision)
 export REVISION
 cat /proc/loadavg >"$OUT/loadavg-before"
 log "load: ${REPS} x ${TARGETS[*]}, wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (warm-up $WARMUP)"
