@@ -388,3 +388,32 @@ async fn invalid_cache_settings_are_refused_naming_the_field() {
         "{body}"
     );
 }
+
+/// A stage cache holds about its capacity in bytes: filling it to twice that evicts entries
+/// (counted as evictions, not expiries), and what it holds never goes much past the capacity
+/// (moka applies the bound in batches; the store applies it every eighth of the capacity).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_cache_evicts_and_counts_the_evictions() {
+    const CAPACITY: f64 = 64.0 * 1024.0;
+    let (node, backend) = (TestNode::start().await, Backend::start("be").await);
+    let cache = json!({"enabled": true, "capacity_bytes": CAPACITY as u64});
+    node.admin
+        .apply(&cached_api("full", &backend, vec![stage("prod", cache)]))
+        .await;
+
+    // Each echo answer is a few hundred bytes: 300 of them are about twice the capacity.
+    let mut largest = 0.0_f64;
+    for i in 0..300 {
+        let reply = get(&node, "full", &format!("/prod/items/{i}")).await;
+        assert_cache(&reply, "Miss");
+        largest = largest.max(reply.body.len() as f64 + 1024.0);
+        let held = metric(&node, "edgeway_cache_bytes", "full").await;
+        assert!(
+            held <= CAPACITY * 9.0 / 8.0 + largest,
+            "{held} bytes held after {i}"
+        );
+    }
+    assert!(metric(&node, "edgeway_cache_evictions_total", "full").await > 0.0);
+    assert!(metric(&node, "edgeway_cache_bytes", "full").await > 0.0);
+    assert_eq!(backend.hits(), 300);
+}

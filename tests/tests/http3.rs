@@ -191,3 +191,59 @@ async fn shutdown_lets_an_http3_request_in_flight_finish() {
     assert_eq!(reply.status, 200, "{}", reply.text());
     drop(backend);
 }
+
+/// A custom domain with `truststore_pem` needs a client certificate, which is asked for over TCP
+/// only: over HTTP/3 its requests get 421 (clients retry over TCP), whatever the SNI said,
+/// while a domain without a truststore is served there as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mtls_domain_answers_421_over_http3_and_a_plain_domain_is_served() {
+    let setup = setup(true).await;
+    let clients_ca = TestCa::new("edgeway h3 test clients CA");
+    for (name, truststore) in [
+        ("secure.example.test", Some(clients_ca.cert_pem.clone())),
+        ("open.example.test", None),
+    ] {
+        let leaf = setup.ca.leaf(&[name]);
+        let domain = json!({
+            "name": name,
+            "certificate_pem": leaf.cert_pem,
+            "private_key_pem": leaf.key_pem,
+            "truststore_pem": truststore,
+            "mappings": [{ "base_path": "", "api_id": "h3", "stage": "prod" }],
+        });
+        let (status, body) = setup.node.admin.post("/domains", &domain).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let connect =
+        |name: &'static str| H3Conn::connect(setup.node.public_addr(), name, setup.ca.roots());
+
+    let mut secure = connect("secure.example.test")
+        .await
+        .expect("QUIC handshake");
+    let refused = secure.get("secure.example.test", "/echo/1").await;
+    assert_eq!(
+        refused.status,
+        StatusCode::MISDIRECTED_REQUEST,
+        "{}",
+        refused.text()
+    );
+    // Naming the mTLS host only in the request, on a connection made for another name, is
+    // refused the same way.
+    let mut open = connect("open.example.test").await.expect("QUIC handshake");
+    let smuggled = open.get("secure.example.test", "/echo/1").await;
+    assert_eq!(
+        smuggled.status,
+        StatusCode::MISDIRECTED_REQUEST,
+        "{}",
+        smuggled.text()
+    );
+
+    let served = open.get("open.example.test", "/echo/1").await;
+    assert_eq!(served.status, 200, "{}", served.text());
+    assert_eq!(served.json()["path"], "/echo/1");
+    assert_eq!(
+        setup.backend.hits(),
+        1,
+        "only the plain domain reached the backend"
+    );
+}

@@ -8,7 +8,8 @@ use super::stats::CacheStats;
 use crate::snapshot::Snapshot;
 use moka::notification::RemovalCause;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant as StdInstant};
 
 /// One stage's cache on this node.
@@ -17,6 +18,8 @@ pub struct StageCache {
     pub flights: Arc<Flights>,
     pub stats: Arc<CacheStats>,
     capacity_bytes: u64,
+    /// Bytes inserted since moka last applied its size bound (see [`StageCache::insert`]).
+    unbounded_bytes: AtomicU64,
 }
 
 /// Expires each entry when its own TTL says (routes differ).
@@ -55,6 +58,7 @@ impl StageCache {
             flights: Arc::new(Flights::default()),
             stats,
             capacity_bytes,
+            unbounded_bytes: AtomicU64::new(0),
         }
     }
 
@@ -70,8 +74,17 @@ impl StageCache {
     }
 
     pub async fn insert(&self, key: String, entry: Arc<Entry>) {
-        self.stats.bytes.increment(f64::from(entry.weight()));
+        let weight = u64::from(entry.weight());
+        self.stats.bytes.increment(weight as f64);
         self.entries.insert(key, entry).await;
+        // moka applies its size bound in batches of writes; with entries of up to 1 MiB a
+        // batch could hold many times the capacity. Apply it once an eighth of the capacity
+        // has come in since, so a stage never holds more than about 9/8 of its capacity.
+        let since = self.unbounded_bytes.fetch_add(weight, Ordering::Relaxed) + weight;
+        if since >= self.capacity_bytes / 8 {
+            self.unbounded_bytes.store(0, Ordering::Relaxed);
+            self.entries.run_pending_tasks().await;
+        }
     }
 
     pub async fn remove(&self, key: &str) {
@@ -89,11 +102,12 @@ impl StageCache {
 /// keeps what is cached unless the stage's capacity changed or the stage is gone.
 #[derive(Clone, Default)]
 pub struct Caches {
-    stages: Arc<Mutex<ByStage>>,
+    stages: Arc<RwLock<ByStage>>,
 }
 
-/// Stage caches by (API id, stage name).
-type ByStage = HashMap<(String, String), Arc<StageCache>>;
+/// Stage caches by API id, then stage name: looked up on every cached request without
+/// allocating; written only when a stage cache is made.
+type ByStage = HashMap<String, HashMap<String, Arc<StageCache>>>;
 
 impl Caches {
     /// The cache of a stage (made on first use), dropping caches of stages that no longer
@@ -105,31 +119,33 @@ impl Caches {
         stage: &str,
         capacity_bytes: u64,
     ) -> Arc<StageCache> {
-        let mut stages = self.stages.lock().unwrap_or_else(|e| e.into_inner());
-        let id = (api.to_string(), stage.to_string());
-        if let Some(cache) = stages.get(&id)
+        if let Some(cache) = self.find(api, stage)
             && cache.capacity_bytes == capacity_bytes
         {
-            return cache.clone();
+            return cache;
         }
-        stages.retain(|(api, stage), _| {
-            (snapshot.api(api))
-                .and_then(|entry| entry.stages.get(stage))
-                .is_some_and(|s| s.cache.is_some())
-        });
+        let mut stages = self.stages.write().unwrap_or_else(|e| e.into_inner());
+        for (api, caches) in stages.iter_mut() {
+            let stages = snapshot.api(api).map(|entry| &entry.stages);
+            caches.retain(|stage, _| {
+                (stages.and_then(|s| s.get(stage))).is_some_and(|s| s.cache.is_some())
+            });
+        }
+        stages.retain(|_, caches| !caches.is_empty());
         let cache = Arc::new(StageCache::new(api, stage, capacity_bytes));
-        stages.insert(id, cache.clone());
+        (stages.entry(api.to_string()).or_default()).insert(stage.to_string(), cache.clone());
         cache
+    }
+
+    fn find(&self, api: &str, stage: &str) -> Option<Arc<StageCache>> {
+        let stages = self.stages.read().unwrap_or_else(|e| e.into_inner());
+        stages.get(api)?.get(stage).cloned()
     }
 
     /// Empties this node's cache of one stage: the seam for cluster-wide flushes, which call it
     /// on every node. Returns whether the stage had a cache here.
     pub async fn flush_stage(&self, api: &str, stage: &str) -> bool {
-        let cache = {
-            let stages = self.stages.lock().unwrap_or_else(|e| e.into_inner());
-            stages.get(&(api.to_string(), stage.to_string())).cloned()
-        };
-        match cache {
+        match self.find(api, stage) {
             Some(cache) => {
                 cache.flush().await;
                 true
@@ -186,6 +202,28 @@ mod tests {
         cache.entries.run_pending_tasks().await;
         assert!(cache.entries.weighted_size() <= 32 * 1024);
         assert!((1..=3).contains(&cache.entries.entry_count()));
+    }
+
+    #[tokio::test]
+    async fn inserts_never_hold_much_more_than_the_capacity_between_moka_batches() {
+        const CAPACITY: u64 = 64 * 1024;
+        let cache = StageCache::new("t", "bound", CAPACITY);
+        for i in 0..64 {
+            let key = format!("k{i}");
+            cache
+                .insert(key, entry(4 * 1024, Duration::from_secs(60)))
+                .await;
+            // What the map holds right now (weighted_size() only moves with moka's batches).
+            let held: u64 = cache
+                .entries
+                .iter()
+                .map(|(_, e)| u64::from(e.weight()))
+                .sum();
+            assert!(
+                held <= CAPACITY + CAPACITY / 8 + 4 * 1024 + 1024,
+                "{held} after {i}"
+            );
+        }
     }
 
     #[tokio::test]
