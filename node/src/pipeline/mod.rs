@@ -7,6 +7,7 @@ pub mod authorize;
 pub mod cache;
 pub mod cors;
 pub mod endpoint;
+pub mod ids;
 pub mod integrate;
 pub mod policy;
 pub mod resolve;
@@ -83,7 +84,7 @@ impl accept::Handler for Gateway {
         let started = Instant::now();
         let version = request.version();
         crate::metrics::protocol(version);
-        let request_id = client_request_id(request.headers()).unwrap_or_else(new_request_id);
+        let request_id = client_request_id(request.headers()).unwrap_or_else(ids::request_id);
         let asked = Asked::of(&request, conn.peer);
         let mut outcome = Outcome::default();
         let mut response = match self.run(request, conn, &mut outcome).await {
@@ -330,9 +331,4 @@ fn client_request_id(headers: &http::HeaderMap) -> Option<String> {
     let id = headers.get(respond::REQUEST_ID)?.to_str().ok()?;
     let sane = (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic());
     sane.then(|| id.to_string())
-}
-
-/// 128 random bits as 32 hex digits.
-fn new_request_id() -> String {
-    format!("{:032x}", rand::random::<u128>())
 }

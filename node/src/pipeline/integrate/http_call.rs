@@ -11,6 +11,7 @@ use http::{Request, Response, Uri, Version};
 use http_body_util::LengthLimitError;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use std::borrow::Cow;
+use std::fmt::Write as _;
 
 /// Characters escaped in a mapped path segment or query component.
 const COMPONENT: &AsciiSet = &CONTROLS
@@ -127,15 +128,15 @@ fn proxy_request(
     }
     strip_hop_by_hop(&mut headers);
     headers.remove(header::HOST);
-    let client_ip = ctx.peer.ip().to_string();
     // Every earlier line counts: several lines mean one comma-separated list.
-    let mut forwarded_for: Vec<&str> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    forwarded_for.push(&client_ip);
-    let forwarded_for = forwarded_for.join(", ");
+    let mut forwarded_for = String::with_capacity(64);
+    for line in headers.get_all("x-forwarded-for").iter() {
+        if let Ok(line) = line.to_str() {
+            forwarded_for.push_str(line);
+            forwarded_for.push_str(", ");
+        }
+    }
+    let _ = write!(forwarded_for, "{}", ctx.peer.ip());
     if let Ok(v) = HeaderValue::try_from(forwarded_for) {
         headers.insert("x-forwarded-for", v);
     }
@@ -143,7 +144,7 @@ fn proxy_request(
         "x-forwarded-proto",
         HeaderValue::from_static(if ctx.tls { "https" } else { "http" }),
     );
-    Ok((parse_uri(&uri)?, headers))
+    Ok((parse_uri(uri)?, headers))
 }
 
 /// `http`: only mapped parameters (plus the body's content headers) reach the backend.
@@ -190,11 +191,11 @@ fn mapped_request(
             RequestTarget::Path(_) => {}
         }
     }
-    Ok((parse_uri(&uri)?, headers))
+    Ok((parse_uri(uri)?, headers))
 }
 
-fn parse_uri(uri: &str) -> Result<Uri, GatewayError> {
-    uri.parse().map_err(|_| {
+fn parse_uri(uri: String) -> Result<Uri, GatewayError> {
+    Uri::try_from(uri).map_err(|_| {
         GatewayError::client(
             ResponseType::BadRequestParameters,
             "Request parameters make an invalid backend URI",

@@ -2,6 +2,7 @@
 //! hop of the caller's trace: the trace id and flags go on, with a new parent id for this hop.
 //! A request without a valid `traceparent` starts a new trace.
 
+use crate::pipeline::ids::hex;
 use http::{HeaderMap, HeaderValue};
 
 pub const TRACEPARENT: &str = "traceparent";
@@ -19,17 +20,18 @@ impl TraceContext {
             .get(TRACEPARENT)
             .and_then(|v| v.to_str().ok())
             .and_then(parse);
-        let (trace_id, flags) = match parent {
-            Some((trace_id, flags)) => (trace_id.to_string(), flags.to_string()),
-            None => (
-                format!("{:032x}", rand::random::<u128>() | 1),
-                "01".to_string(),
-            ),
-        };
-        let span_id = format!("{:016x}", rand::random::<u64>() | 1);
-        let value = format!("00-{trace_id}-{span_id}-{flags}");
+        // `00-{trace id: 32}-{parent id: 16}-{flags: 2}`, built in place.
+        let mut value = *b"00-00000000000000000000000000000000-0000000000000000-01";
+        match parent {
+            Some((trace_id, flags)) => {
+                value[3..35].copy_from_slice(trace_id.as_bytes());
+                value[53..55].copy_from_slice(flags.as_bytes());
+            }
+            None => value[3..35].copy_from_slice(&hex::<32>(rand::random::<u128>() | 1)),
+        }
+        value[36..52].copy_from_slice(&hex::<16>(u128::from(rand::random::<u64>() | 1)));
         TraceContext {
-            traceparent: HeaderValue::try_from(value).expect("hex digits and dashes"),
+            traceparent: HeaderValue::from_bytes(&value).expect("hex digits and dashes"),
             // tracestate belongs to the trace the caller started; without it, none.
             tracestate: parent.and(headers.get(TRACESTATE).cloned()),
         }
@@ -51,17 +53,17 @@ fn parse(value: &str) -> Option<(&str, &str)> {
     let mut parts = value.trim().split('-');
     let version = parts.next()?;
     let (trace_id, parent_id, flags) = (parts.next()?, parts.next()?, parts.next()?);
-    let hex = |s: &str, n: usize| {
+    let is_hex = |s: &str, n: usize| {
         s.len() == n
             && s.bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     };
-    let valid = hex(version, 2)
+    let valid = is_hex(version, 2)
         && version != "ff"
         && (version != "00" || parts.next().is_none())
-        && hex(trace_id, 32)
-        && hex(parent_id, 16)
-        && hex(flags, 2)
+        && is_hex(trace_id, 32)
+        && is_hex(parent_id, 16)
+        && is_hex(flags, 2)
         && trace_id.bytes().any(|b| b != b'0')
         && parent_id.bytes().any(|b| b != b'0');
     valid.then_some((trace_id, flags))
