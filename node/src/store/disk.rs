@@ -2,6 +2,12 @@
 //! name, fsynced, renamed into place and the directory fsynced, so a file either exists whole
 //! or not at all. Records carry versions and merge last-writer-wins, so batches can be replayed
 //! in any order and compaction needs no coordination with readers.
+//!
+//! Compaction writes the whole merged state as one `.state` file that replaces every file with
+//! a lower sequence number. Because collected tombstones are left out of it, the old files must
+//! never be replayed alongside it: a crash part-way through removing them would otherwise bring
+//! back a batch holding an object without the later batch holding its delete. So on open the
+//! newest `.state` file wins and anything older is ignored and removed.
 
 use edgeway_shared::Record;
 use edgeway_shared::codec::{decode_record, encode_record};
@@ -30,6 +36,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DiskError + '_ {
 }
 
 const BATCH_EXT: &str = "batch";
+const STATE_EXT: &str = "state";
 const TEMP_EXT: &str = "tmp";
 
 pub struct Disk {
@@ -43,14 +50,26 @@ impl Disk {
         fs::create_dir_all(dir).map_err(io(dir))?;
         let mut records = Vec::new();
         let mut next_seq = 0;
-        for (seq, path) in batch_files(dir)? {
-            let bytes = fs::read(&path).map_err(io(&path))?;
+        let files = data_files(dir)?;
+        let base = files
+            .iter()
+            .filter(|f| f.state)
+            .map(|f| f.seq)
+            .max()
+            .unwrap_or(0);
+        for file in files {
+            next_seq = next_seq.max(file.seq + 1);
+            if file.seq < base {
+                // Replaced by the newest state file; a compaction stopped before removing it.
+                let _ = fs::remove_file(&file.path);
+                continue;
+            }
+            let bytes = fs::read(&file.path).map_err(io(&file.path))?;
             let batch: Vec<Record> = decode_record(&bytes).map_err(|e| DiskError::Corrupt {
-                path: path.clone(),
+                path: file.path.clone(),
                 reason: e.to_string(),
             })?;
             records.extend(batch);
-            next_seq = next_seq.max(seq + 1);
         }
         // A temporary file is a write that was never acknowledged: its rename did not happen.
         for entry in fs::read_dir(dir).map_err(io(dir))?.flatten() {
@@ -70,32 +89,36 @@ impl Disk {
     /// Durably writes one batch. Returns after the data and the directory entry are on disk.
     pub fn append(&mut self, batch: &[Record]) -> Result<(), DiskError> {
         let seq = self.next_seq;
-        self.write_file(seq, batch)?;
+        self.write_file(seq, BATCH_EXT, batch)?;
         self.next_seq += 1;
         Ok(())
     }
 
     /// How many batch files a compaction would fold together.
     pub fn batch_count(&self) -> usize {
-        batch_files(&self.dir).map(|f| f.len()).unwrap_or(0)
+        data_files(&self.dir)
+            .map(|f| f.iter().filter(|f| !f.state).count())
+            .unwrap_or(0)
     }
 
-    /// Replaces every batch so far with one holding `all` (the merged state).
+    /// Replaces every file so far with one state file holding `all` (the merged state, which
+    /// may leave out what is no longer wanted). Once its rename is durable the old files no
+    /// longer count, whether or not their removal below completes.
     pub fn compact(&mut self, all: &[Record]) -> Result<(), DiskError> {
-        let old = batch_files(&self.dir)?;
+        let old = data_files(&self.dir)?;
         let seq = self.next_seq;
-        self.write_file(seq, all)?;
+        self.write_file(seq, STATE_EXT, all)?;
         self.next_seq += 1;
-        for (_, path) in old {
-            fs::remove_file(&path).map_err(io(&path))?;
+        for file in old {
+            fs::remove_file(&file.path).map_err(io(&file.path))?;
         }
         sync_dir(&self.dir)
     }
 
-    fn write_file(&self, seq: u64, batch: &[Record]) -> Result<(), DiskError> {
+    fn write_file(&self, seq: u64, ext: &str, batch: &[Record]) -> Result<(), DiskError> {
         let name = format!("{seq:020}");
         let temp = self.dir.join(format!("{name}.{TEMP_EXT}"));
-        let path = self.dir.join(format!("{name}.{BATCH_EXT}"));
+        let path = self.dir.join(format!("{name}.{ext}"));
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -113,12 +136,20 @@ fn sync_dir(dir: &Path) -> Result<(), DiskError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
 }
 
-/// Batch files in sequence order. Other files are left alone.
-fn batch_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>, DiskError> {
+/// A batch or state file.
+struct DataFile {
+    seq: u64,
+    state: bool,
+    path: PathBuf,
+}
+
+/// Batch and state files in sequence order. Other files are left alone.
+fn data_files(dir: &Path) -> Result<Vec<DataFile>, DiskError> {
     let mut files = Vec::new();
     for entry in fs::read_dir(dir).map_err(io(dir))? {
         let path = entry.map_err(io(dir))?.path();
-        if path.extension().is_some_and(|e| e == BATCH_EXT) {
+        let state = path.extension().is_some_and(|e| e == STATE_EXT);
+        if state || path.extension().is_some_and(|e| e == BATCH_EXT) {
             let seq = path
                 .file_stem()
                 .and_then(|s| s.to_str())
@@ -127,9 +158,9 @@ fn batch_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>, DiskError> {
                     path: path.clone(),
                     reason: "name is not a sequence number".into(),
                 })?;
-            files.push((seq, path));
+            files.push(DataFile { seq, state, path });
         }
     }
-    files.sort();
+    files.sort_by_key(|f| f.seq);
     Ok(files)
 }

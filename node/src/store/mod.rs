@@ -1,11 +1,19 @@
 //! The control-plane store: every object with its version, durable in the data directory,
 //! readable as an immutable view for building snapshots.
+//!
+//! Each tombstone also carries a local arrival stamp: a tick of this node's clock taken, under
+//! the writer lock, when the tombstone was applied (or when the store was opened, for those
+//! read from disk). A manifest is stamped the same way (`Store::manifest`), so a peer that
+//! pulled a manifest stamped after a tombstone's arrival is known to hold that delete. That is
+//! what lets the cluster collect tombstones safely (see `cluster::tombstones`).
 
+mod collect;
 mod disk;
 
 pub use disk::DiskError;
 
 use disk::Disk;
+use edgeway_shared::Version;
 use edgeway_shared::version::Clock;
 use edgeway_shared::{Object, ObjectKey, ObjectKind, Record};
 use std::collections::BTreeMap;
@@ -28,8 +36,11 @@ pub enum Change {
 }
 
 pub struct Store {
+    dir: std::path::PathBuf,
     clock: Clock,
     state: Mutex<Arc<State>>,
+    /// When each held tombstone arrived, by this node's clock (changed under `writer`).
+    arrivals: Mutex<BTreeMap<ObjectKey, Version>>,
     disk: Arc<Mutex<Disk>>,
     /// Serialises writers; held across the fsync so batches land in version order.
     writer: tokio::sync::Mutex<()>,
@@ -44,9 +55,17 @@ impl Store {
             clock.observe(&record.version);
             merge(&mut state, record);
         }
+        // What was on disk arrived no later than now; any manifest served from here on shows it.
+        let opened = clock.tick();
+        let arrivals = (state.iter())
+            .filter(|(_, r)| r.object.is_none())
+            .map(|(k, _)| (k.clone(), opened.clone()))
+            .collect();
         Ok(Store {
+            dir: dir.to_path_buf(),
             clock,
             state: Mutex::new(Arc::new(state)),
+            arrivals: Mutex::new(arrivals),
             disk: Arc::new(Mutex::new(disk)),
             writer: tokio::sync::Mutex::new(()),
         })
@@ -107,12 +126,14 @@ impl Store {
     /// Merges records already on disk into the state, then compacts when batches pile up.
     /// Callers hold `writer`.
     async fn apply(&self, batch: &[Record]) {
+        let arrived = self.clock.tick();
         let merged = {
             let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
             let mut next = State::clone(&guard);
             for record in batch {
                 merge(&mut next, record.clone());
             }
+            self.stamp_arrivals(&next, batch, &arrived);
             *guard = Arc::new(next);
             guard.clone()
         };
@@ -149,6 +170,39 @@ impl Store {
             .await?;
         self.apply(&newer).await;
         Ok(newer)
+    }
+
+    /// Keeps the arrival stamps in step with the records that just became current.
+    fn stamp_arrivals(&self, next: &State, batch: &[Record], arrived: &Version) {
+        let mut arrivals = self.arrivals.lock().unwrap_or_else(|e| e.into_inner());
+        for record in batch {
+            let current = next.get(&record.key);
+            if current.is_some_and(|r| r.version == record.version) {
+                if record.object.is_none() {
+                    arrivals.insert(record.key.clone(), arrived.clone());
+                } else {
+                    arrivals.remove(&record.key);
+                }
+            }
+        }
+    }
+
+    /// The state for a peer's manifest, with a stamp from this node's clock: every record that
+    /// arrived with an earlier stamp is in it (both are taken under the writer lock), and every
+    /// record this node writes later carries a later version.
+    pub async fn manifest(&self) -> (Version, Arc<State>) {
+        let _writer = self.writer.lock().await;
+        (self.clock.tick(), self.view())
+    }
+
+    /// Moves this node's clock past a version seen elsewhere (a peer's gossip).
+    pub fn observe(&self, seen: &Version) {
+        self.clock.observe(seen);
+    }
+
+    /// The data directory (other modules keep small files of their own beside the batches).
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Runs blocking file work off the async threads.
