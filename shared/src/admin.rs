@@ -154,7 +154,7 @@ pub struct StateDigest {
     pub max_version: String,
     /// XOR of a hash of every (object key, version), in hex: equal digests mean equal states.
     pub hash: String,
-    /// Records held, tombstones included.
+    /// Live objects held (tombstones are not counted).
     pub records: u64,
 }
 
@@ -179,6 +179,26 @@ pub struct ClusterStatus {
     pub dead_members: usize,
     /// Live peers whose state differs from this node's.
     pub differing: Vec<String>,
+    /// Tombstones this node still holds.
+    #[serde(default)]
+    pub tombstones: u64,
+    /// Full sync rounds since start in which every live peer answered.
+    #[serde(default)]
+    pub sync_rounds: u64,
+    /// This node's sync watermark (`millis.counter`), once it has synced with every member.
+    #[serde(default)]
+    pub watermark: Option<String>,
+    /// The newest tombstone version this node has collected.
+    #[serde(default)]
+    pub gc_floor: Option<String>,
+    /// False while a node that may have been away longer than the dead-node grace has not yet
+    /// taken its peers' state (peers do not pull from it meanwhile).
+    #[serde(default = "yes")]
+    pub settled: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// `DELETE /apis/{id}/stages/{name}/cache`: the nodes whose copy of the stage cache was emptied.

@@ -1,5 +1,11 @@
 //! A node's state digest: small enough to gossip, equal exactly when two states hold the same
-//! versions of the same keys (up to a 64-bit hash collision).
+//! versions of the same live objects (up to a 64-bit hash collision).
+//!
+//! Tombstones are left out. Nodes collect a tombstone at slightly different moments, and one
+//! that holds it and one that has collected it hold the same live state, so their digests must
+//! agree. A delete still changes the digest (the object leaves it), so peers that hold the
+//! object see the difference and pull; tombstones that change no live object travel with the
+//! periodic full sync.
 
 use crate::store::State;
 use edgeway_shared::admin::StateDigest;
@@ -7,7 +13,8 @@ use sha2::{Digest as _, Sha256};
 
 pub fn of(state: &State) -> StateDigest {
     let mut hash = 0u64;
-    for (key, record) in state {
+    let live = || state.iter().filter(|(_, r)| r.object.is_some());
+    for (key, record) in live() {
         let mut h = Sha256::new();
         h.update(key.kind.as_str());
         h.update([0]);
@@ -18,14 +25,13 @@ pub fn of(state: &State) -> StateDigest {
         hash ^= u64::from_le_bytes(bytes[..8].try_into().expect("sha256 has 32 bytes"));
     }
     StateDigest {
-        max_version: state
-            .values()
-            .map(|r| &r.version)
+        max_version: live()
+            .map(|(_, r)| &r.version)
             .max()
             .map(|v| v.to_string())
             .unwrap_or_default(),
         hash: format!("{hash:016x}"),
-        records: state.len() as u64,
+        records: live().count() as u64,
     }
 }
 
@@ -56,7 +62,7 @@ pub fn decode(text: &str) -> Option<StateDigest> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use edgeway_shared::{ObjectKey, ObjectKind, Record, Version};
+    use edgeway_shared::{Api, ApiKind, Object, ObjectKey, ObjectKind, Record, Version};
 
     fn record(id: &str, millis: u64) -> (ObjectKey, Record) {
         let key = ObjectKey {
@@ -71,9 +77,26 @@ mod tests {
         let record = Record {
             key: key.clone(),
             version,
-            object: None,
+            object: Some(Object::Api(Api::new(id, id, ApiKind::Http))),
         };
         (key, record)
+    }
+
+    fn tombstone(id: &str, millis: u64) -> (ObjectKey, Record) {
+        let (key, mut record) = record(id, millis);
+        record.object = None;
+        (key, record)
+    }
+
+    #[test]
+    fn tombstones_do_not_count_so_holding_or_having_collected_one_looks_the_same() {
+        let holding: State = [record("a", 1), tombstone("b", 5)].into_iter().collect();
+        let collected: State = [record("a", 1)].into_iter().collect();
+        assert_eq!(of(&holding), of(&collected));
+        assert_eq!(of(&holding).records, 1);
+        // A delete still shows against a node that holds the object.
+        let live: State = [record("a", 1), record("b", 2)].into_iter().collect();
+        assert_ne!(of(&holding), of(&live));
     }
 
     #[test]

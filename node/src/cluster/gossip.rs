@@ -21,6 +21,14 @@ pub const DIGEST: &str = "digest";
 pub const HEALTH: &str = "health";
 /// Cores' worth of CPU the node used lately (see `load.rs`).
 pub const LOAD: &str = "load";
+/// The node's sync watermark and the membership it covers (see `tombstones.rs`).
+pub const WATERMARK: &str = "watermark";
+/// The newest tombstone version the node has collected (see `settle.rs`).
+pub const GC_FLOOR: &str = "gc_floor";
+/// `no` while the node may hold objects whose deletes were collected (see `settle.rs`).
+pub const SETTLED: &str = "settled";
+pub const YES: &str = "yes";
+pub const NO: &str = "no";
 
 #[derive(Debug, thiserror::Error)]
 #[error("gossip: {0}")]

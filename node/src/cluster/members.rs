@@ -78,6 +78,14 @@ impl Cluster {
 
     pub async fn status(&self) -> ClusterStatus {
         let members = self.members().await;
+        let (watermark, gc_floor, settled) = {
+            let chitchat = self.gossip.chitchat();
+            let mut chitchat = chitchat.lock().await;
+            let mine = chitchat.self_node_state();
+            let get = |key: &str| mine.get(key).map(str::to_string);
+            let settled = mine.get(gossip::SETTLED) != Some(gossip::NO);
+            (get(gossip::WATERMARK), get(gossip::GC_FLOOR), settled)
+        };
         let ours = digest::of(&self.control.store().view());
         let peers = || members.members.iter().filter(|m| !m.this_node);
         let differing: Vec<String> = peers()
@@ -94,6 +102,11 @@ impl Cluster {
             live_members: members.members.iter().filter(|m| m.alive).count(),
             dead_members: members.members.iter().filter(|m| !m.alive).count(),
             differing,
+            tombstones: self.control.store().tombstones() as u64,
+            sync_rounds: self.rounds.load(std::sync::atomic::Ordering::Relaxed),
+            watermark: watermark.and_then(|w| Some(w.split_once(':')?.0.to_string())),
+            gc_floor,
+            settled,
         }
     }
 }

@@ -6,14 +6,19 @@
 //! (last writer wins per object; deletes are tombstones). Both sides do this, so nodes that
 //! took writes on both sides of a partition converge once it heals. A local write also sends
 //! a `Changed` hint to live peers so they pull at once instead of at the next gossip round.
+//! Tombstones are collected once every member holds them (`tombstones`); a node that was away
+//! longer than the dead-node grace takes its peers' state before it is pulled from (`settle`).
 
 mod catch_up;
+mod collect;
 pub mod digest;
 pub mod gossip;
 mod load;
 mod members;
 mod service;
+mod settle;
 mod sync;
+mod tombstones;
 
 pub use service::{ClusterService, Forwarder};
 
@@ -63,6 +68,8 @@ pub struct Cluster {
     control: Arc<Control>,
     caught_up: watch::Receiver<bool>,
     heartbeats: members::Heartbeats,
+    /// Complete sync rounds (every live peer answered) since start.
+    rounds: Arc<std::sync::atomic::AtomicU64>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -83,7 +90,15 @@ impl Cluster {
         } = join;
         let alone = settings.seeds.is_empty();
         let health = if alone { "ready" } else { "starting" };
-        let initial = vec![
+        let grace = Duration::from_secs(settings.dead_grace_secs);
+        let settle = settle::Settle::open(control.store().dir(), grace);
+        let settled = if settle.stale() {
+            gossip::NO
+        } else {
+            gossip::YES
+        };
+        let mut initial = vec![
+            (gossip::SETTLED.to_string(), settled.to_string()),
             (gossip::REGION.to_string(), info.region.clone()),
             (gossip::PEER.to_string(), info.peer.clone()),
             (gossip::PUBLIC.to_string(), info.public.clone()),
@@ -94,6 +109,12 @@ impl Cluster {
                 digest::encode(&digest::of(&control.store().view())),
             ),
         ];
+        if let Some(floor) = settle.gc_floor() {
+            initial.push((
+                gossip::GC_FLOOR.to_string(),
+                tombstones::encode_stamp(floor),
+            ));
+        }
         let handle = gossip::start(&settings, &info.node_id, gossip_transport, initial).await?;
         let (hints_tx, hints) = mpsc::channel(64);
         handler.set(Arc::new(ClusterService::new(
@@ -104,6 +125,7 @@ impl Cluster {
         )));
         let (caught_up_tx, caught_up) = watch::channel(alone);
         let heartbeats = members::Heartbeats::default();
+        let rounds = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let live = handle.chitchat().lock().await.live_nodes_watcher();
         let syncer = sync::Syncer {
             me: handle.chitchat_id().clone(),
@@ -116,6 +138,10 @@ impl Cluster {
             heartbeat_interval: settings.gossip_interval(),
             heartbeats: heartbeats.clone(),
             members,
+            receipts: Default::default(),
+            collected: std::sync::Mutex::new(tombstones::Collected::new(grace)),
+            settle: std::sync::Mutex::new(settle),
+            rounds: rounds.clone(),
         };
         let tasks = vec![tokio::spawn(syncer.run(live, hints, stop))];
         Ok(Cluster {
@@ -126,6 +152,7 @@ impl Cluster {
             control,
             caught_up,
             heartbeats,
+            rounds,
             tasks,
         })
     }

@@ -39,7 +39,7 @@ impl PeerHandler for ClusterService {
     fn handle(&self, from: String, request: PeerRequest) -> BoxFuture<'_, PeerResponse> {
         Box::pin(async move {
             match request {
-                PeerRequest::Manifest => PeerResponse::Manifest(self.control.manifest()),
+                PeerRequest::Manifest => PeerResponse::Manifest(self.control.manifest().await),
                 PeerRequest::Fetch { keys } => {
                     PeerResponse::Records(encode_records(&self.control.records(&keys)))
                 }

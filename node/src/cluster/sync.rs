@@ -1,16 +1,21 @@
 //! Anti-entropy: keeps this node's state equal to its live peers'. Runs on every change of
 //! local state (publish the new digest, hint the peers), every membership or digest change
-//! seen through gossip, every hint from a peer, and a periodic full pass.
+//! seen through gossip, every hint from a peer, and a periodic full pass. Each full sync with a
+//! peer leaves a receipt; after each round the node publishes its watermark, collects the
+//! tombstones every member holds (`tombstones`) and, when it was away too long, settles
+//! (`settle`).
 
 use super::catch_up::{CatchUp, Verdict};
 use super::members::Heartbeats;
+use super::settle::{Listing, Settle};
+use super::tombstones::{Collected, Receipts, decode_stamp};
 use super::{digest, gossip, latest_generations, peer_address};
 use crate::control::Control;
-use crate::peer::protocol::decode_records;
+use crate::peer::protocol::{Manifest, decode_records};
 use crate::peer::{PeerAddress, PeerRequest, PeerResponse, PeerTransport};
 use chitchat::{Chitchat, ChitchatId, NodeState};
 use edgeway_shared::ObjectKey;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, mpsc, watch};
@@ -29,9 +34,26 @@ pub(super) struct Syncer {
     pub heartbeat_interval: Duration,
     pub heartbeats: Heartbeats,
     pub members: watch::Sender<usize>,
+    pub receipts: std::sync::Mutex<Receipts>,
+    pub collected: std::sync::Mutex<Collected>,
+    pub settle: std::sync::Mutex<Settle>,
+    pub rounds: Arc<std::sync::atomic::AtomicU64>,
 }
 
 type Live = watch::Receiver<BTreeMap<ChitchatId, NodeState>>;
+
+/// A live peer: its identity (with generation), where to reach it, what it gossips.
+pub(super) struct Peer {
+    pub id: ChitchatId,
+    pub addr: PeerAddress,
+    pub state: NodeState,
+}
+
+/// What a round found: whether every peer asked answered, and (when settling) what they hold.
+pub(super) struct Round {
+    pub all_answered: bool,
+    pub listings: Vec<Listing>,
+}
 
 impl Syncer {
     pub async fn run(
@@ -80,10 +102,15 @@ impl Syncer {
             let not_caught_up = !*self.caught_up.borrow();
             let peers = self.live_peers(&live);
             if not_caught_up {
-                catch_up.observe(peers.iter().map(|(p, _)| p.node_id.clone()).collect());
+                catch_up.observe(peers.iter().map(|p| p.addr.node_id.clone()).collect());
             }
-            let all_answered = self.round(peers, everyone || not_caught_up).await;
-            if not_caught_up && self.maybe_caught_up(catch_up.verdict(all_answered)) {
+            let stale = self.is_stale();
+            let full = everyone || not_caught_up || stale;
+            let some_peer = !peers.is_empty();
+            let round = self.round(peers, full, stale).await;
+            self.after_round(full && some_peer && round.all_answered, round.listings)
+                .await;
+            if not_caught_up && self.maybe_caught_up(catch_up.verdict(round.all_answered)) {
                 self.chitchat
                     .lock()
                     .await
@@ -106,21 +133,24 @@ impl Syncer {
 
     /// Tells live peers this node has new state; they pull from it at once.
     async fn hint_peers(&self, live: &Live) {
-        for (peer, _) in self.live_peers(live) {
+        for peer in self.live_peers(live) {
             let peers = self.peers.clone();
             tokio::spawn(async move {
-                let _ = peers.call(&peer, PeerRequest::Changed).await;
+                let _ = peers.call(&peer.addr, PeerRequest::Changed).await;
             });
         }
     }
 
     /// Live peers with what they publish: the latest generation of each, never an earlier
     /// generation of this node (a killed one can look live for a moment after a restart).
-    fn live_peers(&self, live: &Live) -> Vec<(PeerAddress, NodeState)> {
+    fn live_peers(&self, live: &Live) -> Vec<Peer> {
         latest_generations(&live.borrow())
             .into_values()
             .filter(|(id, _)| id.node_id != self.me.node_id)
-            .filter_map(|(id, state)| Some((peer_address(&id, &state)?, state)))
+            .filter_map(|(id, state)| {
+                let addr = peer_address(&id, &state)?;
+                Some(Peer { id, addr, state })
+            })
             .collect()
     }
 
@@ -128,26 +158,35 @@ impl Syncer {
         let peer = self
             .live_peers(live)
             .into_iter()
-            .find(|(p, _)| p.node_id == node_id);
-        if let Some((peer, _)) = peer {
-            let _ = self.pull(&peer).await;
+            .find(|p| p.addr.node_id == node_id);
+        if let Some(peer) = peer {
+            let _ = self.pull(&peer, false).await;
         }
     }
 
     /// Pulls from every peer whose digest differs from ours (all of them when `everyone`).
-    /// True when every peer asked answered.
-    async fn round(&self, peers: Vec<(PeerAddress, NodeState)>, everyone: bool) -> bool {
+    /// When `listing`, also returns what each peer listed, for settling.
+    async fn round(&self, peers: Vec<Peer>, everyone: bool, listing: bool) -> Round {
         let ours = digest::encode(&digest::of(&self.control.store().view()));
-        let targets: Vec<PeerAddress> = peers
+        let targets: Vec<Peer> = peers
             .into_iter()
-            .filter(|(_, state)| everyone || state.get(gossip::DIGEST) != Some(ours.as_str()))
-            .map(|(peer, _)| peer)
+            .filter(|p| everyone || p.state.get(gossip::DIGEST) != Some(ours.as_str()))
             .collect();
-        let pulls = targets.iter().map(|peer| self.pull(peer));
-        futures_util::future::join_all(pulls)
-            .await
-            .iter()
-            .all(Result::is_ok)
+        let pulls = targets.iter().map(|peer| self.pull(peer, listing));
+        let results = futures_util::future::join_all(pulls).await;
+        let all_answered = results.iter().all(Result::is_ok);
+        let listings = (targets.iter().zip(results))
+            .filter_map(|(peer, result)| {
+                Some(Listing {
+                    keys: result.ok()??,
+                    gc_floor: peer.state.get(gossip::GC_FLOOR).and_then(decode_stamp),
+                })
+            })
+            .collect();
+        Round {
+            all_answered,
+            listings,
+        }
     }
 
     /// Marks the node caught up on a verdict that says so; returns whether it now is.
@@ -164,32 +203,62 @@ impl Syncer {
         true
     }
 
-    /// Fetches from `peer` every record it holds newer than ours.
-    async fn pull(&self, peer: &PeerAddress) -> Result<usize, ()> {
-        let result = self.try_pull(peer).await;
+    /// Fetches from `peer` every record it holds newer than ours, unless the peer is not
+    /// settled (then only its manifest is read). With `listing`, returns the keys it listed.
+    async fn pull(&self, peer: &Peer, listing: bool) -> Result<Option<HashSet<ObjectKey>>, ()> {
+        let result = self.try_pull(peer, listing).await;
+        let node = &peer.addr.node_id;
         match &result {
-            Ok(0) => {}
-            Ok(n) => tracing::debug!(peer = %peer.node_id, records = n, "pulled state"),
+            Ok((0, _)) => {}
+            Ok((n, _)) => tracing::debug!(peer = %node, records = n, "pulled state"),
             Err(e) => {
                 metrics::counter!("edgeway_cluster_sync_failures_total").increment(1);
-                tracing::warn!(peer = %peer.node_id, error = %e, "state sync failed");
+                tracing::warn!(peer = %node, error = %e, "state sync failed");
             }
         }
-        result.map_err(|_| ())
+        result.map(|(_, keys)| keys).map_err(|_| ())
     }
 
-    async fn try_pull(&self, peer: &PeerAddress) -> Result<usize, String> {
-        let theirs = match self.peers.call(peer, PeerRequest::Manifest).await {
+    async fn try_pull(
+        &self,
+        peer: &Peer,
+        listing: bool,
+    ) -> Result<(usize, Option<HashSet<ObjectKey>>), String> {
+        let theirs: Manifest = match self.peers.call(&peer.addr, PeerRequest::Manifest).await {
             Ok(PeerResponse::Manifest(m)) => m,
             Ok(other) => return Err(format!("unexpected answer to manifest: {other:?}")),
             Err(e) => return Err(e.to_string()),
         };
+        let keys = listing.then(|| theirs.entries.iter().map(|(k, _)| k.clone()).collect());
+        // A peer that may have been away too long could offer objects whose deletes were
+        // collected; nothing is taken from it until it has settled.
+        if peer.state.get(gossip::SETTLED) == Some(gossip::NO) {
+            return Ok((0, keys));
+        }
+        let applied = self.fetch_newer(&peer.addr, theirs.entries).await?;
+        let receipts = &mut self.receipts.lock().unwrap_or_else(|e| e.into_inner());
+        receipts.record(peer.id.clone(), &theirs.as_of);
+        Ok((applied, keys))
+    }
+
+    /// Fetches and applies the listed records newer than ours, except tombstones (or older
+    /// records) this node has just collected.
+    async fn fetch_newer(
+        &self,
+        peer: &PeerAddress,
+        entries: Vec<(ObjectKey, edgeway_shared::Version)>,
+    ) -> Result<usize, String> {
         let view = self.control.store().view();
-        let wanted: Vec<ObjectKey> = theirs
-            .into_iter()
-            .filter(|(k, v)| view.get(k).is_none_or(|held| held.version < *v))
-            .map(|(k, _)| k)
-            .collect();
+        let wanted: Vec<ObjectKey> = {
+            let collected = self.collected.lock().unwrap_or_else(|e| e.into_inner());
+            (entries.into_iter())
+                .filter(|(k, v)| match view.get(k) {
+                    Some(held) => held.version < *v,
+                    None => !collected.covers(k, v),
+                })
+                .map(|(k, _)| k)
+                .collect()
+        };
         let mut applied = 0;
         for keys in wanted.chunks(FETCH_CHUNK) {
             let request = PeerRequest::Fetch {

@@ -3,19 +3,40 @@
 //! is well formed (its key names its object), and last writer wins per object.
 
 use super::{Control, ControlError, Result};
+use crate::peer::protocol::Manifest;
 use edgeway_shared::{ObjectKey, Record, Version};
+use std::collections::HashSet;
 
 /// At most this many records per fetch answer, so one frame stays well under the limit.
 pub const FETCH_BATCH: usize = 2_000;
 
 impl Control {
-    /// Every key this node holds with its version, tombstones included.
-    pub fn manifest(&self) -> Vec<(ObjectKey, Version)> {
-        self.store
-            .view()
-            .iter()
+    /// Every key this node holds with its version, tombstones included, stamped.
+    pub async fn manifest(&self) -> Manifest {
+        let (as_of, view) = self.store.manifest().await;
+        let entries = (view.iter())
             .map(|(k, r)| (k.clone(), r.version.clone()))
-            .collect()
+            .collect();
+        Manifest { as_of, entries }
+    }
+
+    /// Drops the tombstones every member is known to hold (arrived before `horizon`); returns
+    /// their keys and versions. Live objects do not change, so neither does the snapshot.
+    pub async fn collect_tombstones(&self, horizon: &Version) -> Result<Vec<(ObjectKey, Version)>> {
+        let _write = self.writes.lock().await;
+        let gone = self.store.collect(horizon).await?;
+        Ok(gone.into_iter().map(|r| (r.key, r.version)).collect())
+    }
+
+    /// A rejoining node's cleanup: drops records older than `floor` that no authoritative peer
+    /// holds (their deletes were collected while this node was away).
+    pub async fn drop_unlisted(&self, floor: &Version, keep: &HashSet<ObjectKey>) -> Result<usize> {
+        let _write = self.writes.lock().await;
+        let gone = self.store.drop_unlisted(floor, keep).await?;
+        if gone.iter().any(|r| r.object.is_some()) {
+            self.publish();
+        }
+        Ok(gone.len())
     }
 
     /// The records held for these keys (unknown keys are skipped).

@@ -7,8 +7,8 @@ use edgeway_shared::codec::{self, CodecError};
 use edgeway_shared::{ObjectKey, Record, Version};
 use serde::{Deserialize, Serialize};
 
-/// Raised on any incompatible change to the messages below.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// Raised on any incompatible change to the messages below (2: manifests carry a stamp).
+pub const PROTOCOL_VERSION: u16 = 2;
 /// No frame may be larger: a request or response that would be is refused, not truncated.
 pub const MAX_FRAME_BYTES: usize = 32 * 1024 * 1024;
 
@@ -28,12 +28,20 @@ pub enum PeerRequest {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum PeerResponse {
-    Manifest(Vec<(ObjectKey, Version)>),
+    Manifest(Manifest),
     /// Storage-encoded records (`codec::encode_record`).
     Records(Vec<Vec<u8>>),
     Ack,
     Forwarded(ForwardedResponse),
     Error(String),
+}
+
+/// Every (key, version) a node holds, tombstones included, and the tick of its clock the list
+/// was taken at: every record that reached that node before the tick is in the list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub as_of: Version,
+    pub entries: Vec<(ObjectKey, Version)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
