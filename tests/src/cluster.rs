@@ -8,6 +8,7 @@ use edgeway::config::ClusterSection;
 use edgeway::peer::memory::MemoryNetwork;
 use serde_json::Value;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -43,38 +44,48 @@ pub fn cluster_section(
     }
 }
 
+/// Changes every node's `[cluster]` section before it starts.
+pub type Tune = Arc<dyn Fn(&mut ClusterSection) + Send + Sync>;
+
 pub struct TestCluster {
     pub nodes: Vec<TestNode>,
     pub ca: TestCa,
     pub networks: Networks,
     /// The in-memory peer network, when the cluster runs in memory.
     pub memory: Option<MemoryNetwork>,
+    tune: Tune,
 }
 
 impl TestCluster {
     /// `regions.len()` nodes over real UDP and QUIC; node i is `node-{i+1}`.
     pub async fn start(regions: &[&str]) -> TestCluster {
-        TestCluster::start_on(Networks::default(), regions).await
+        TestCluster::start_on(Networks::default(), regions, Arc::new(|_| {})).await
     }
 
     /// Nodes whose gossip and peer channel run in memory.
     pub async fn start_in_memory(regions: &[&str]) -> TestCluster {
+        TestCluster::start_in_memory_with(regions, Arc::new(|_| {})).await
+    }
+
+    /// In memory, with every node's `[cluster]` section changed by `tune`.
+    pub async fn start_in_memory_with(regions: &[&str], tune: Tune) -> TestCluster {
         let memory = MemoryNetwork::default();
         let networks = Networks {
             gossip: Some(chitchat::transport::ChannelTransport::default()),
             peers: Some(memory.clone()),
         };
-        let mut cluster = TestCluster::start_on(networks, regions).await;
+        let mut cluster = TestCluster::start_on(networks, regions, tune).await;
         cluster.memory = Some(memory);
         cluster
     }
 
-    async fn start_on(networks: Networks, regions: &[&str]) -> TestCluster {
+    async fn start_on(networks: Networks, regions: &[&str], tune: Tune) -> TestCluster {
         let mut cluster = TestCluster {
             nodes: Vec::new(),
             ca: TestCa::new("Edgeway test cluster CA"),
             networks,
             memory: None,
+            tune,
         };
         for region in regions {
             cluster.add(region).await;
@@ -92,10 +103,13 @@ impl TestCluster {
         let id = format!("node-{}", self.nodes.len() + 1);
         let seeds: Vec<String> = self.gossip_addrs();
         let ca = &self.ca;
+        let tune = self.tune.clone();
         let node = TestNode::start_on(self.networks.clone(), |config, dir| {
             config.node.id = id.clone();
             config.node.region = region.to_string();
-            config.cluster = Some(cluster_section(ca, &id, dir, seeds));
+            let mut section = cluster_section(ca, &id, dir, seeds);
+            tune(&mut section);
+            config.cluster = Some(section);
         })
         .await;
         self.nodes.push(node);
