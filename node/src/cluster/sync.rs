@@ -229,6 +229,8 @@ impl Syncer {
             Ok(other) => return Err(format!("unexpected answer to manifest: {other:?}")),
             Err(e) => return Err(e.to_string()),
         };
+        // Hybrid logical clock discipline: this node's later writes order after what it saw.
+        self.control.store().observe(&theirs.as_of);
         let keys = listing.then(|| theirs.entries.iter().map(|(k, _)| k.clone()).collect());
         // A peer that may have been away too long could offer objects whose deletes were
         // collected; nothing is taken from it until it has settled.
