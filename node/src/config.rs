@@ -1,10 +1,13 @@
-//! Node configuration: one TOML file, validated at start with messages that name the field.
+//! Node configuration: one TOML file, validated at start (and on reload) with messages that name
+//! the field.
 
 mod cluster;
+mod reload;
 
 pub use cluster::ClusterSection;
+pub use reload::{LiveLimits, ReloadPlan, live_limits};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -31,7 +34,7 @@ fn invalid(field: &'static str, message: impl Into<String>) -> ConfigError {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeConfig {
     #[serde(default)]
@@ -55,14 +58,14 @@ pub struct NodeConfig {
 }
 
 /// `[private]`: the listener private APIs are served on (keep it on an internal network).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrivateListener {
     #[serde(default)]
     pub listen: Option<SocketAddr>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeSection {
     /// Unique within the cluster; written into every object version this node makes.
@@ -78,7 +81,7 @@ pub struct NodeSection {
     pub bootstrap: Vec<PathBuf>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PublicListener {
     #[serde(default = "default_public_addr")]
@@ -99,7 +102,7 @@ pub struct PublicListener {
     pub http3: Http3Settings,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Http3Settings {
     #[serde(default)]
@@ -124,14 +127,14 @@ pub struct Http3Settings {
     pub alt_svc_max_age_seconds: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminListener {
     #[serde(default = "default_admin_addr")]
@@ -147,7 +150,7 @@ pub struct AdminListener {
     pub open_probes: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     #[serde(default = "default_max_body")]
@@ -171,7 +174,7 @@ pub struct Limits {
     pub redis: Option<crate::pipeline::throttle::RedisSettings>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Backends {
     /// Extra CA certificates (PEM) trusted for https:// integrations, besides the public roots.

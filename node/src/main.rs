@@ -30,8 +30,8 @@ fn main() -> anyhow::Result<()> {
         println!("{}: ok", path.display());
         return Ok(());
     }
-    let config = match args.config {
-        Some(path) => NodeConfig::load(&path)?,
+    let config = match &args.config {
+        Some(path) => NodeConfig::load(path)?,
         None => {
             let mut config = NodeConfig::default();
             config.admin.token = std::env::var("EDGEWAY_ADMIN_TOKEN").ok();
@@ -41,6 +41,6 @@ fn main() -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(edgeway::node::run(config))?;
+        .block_on(edgeway::node::run(config, args.config))?;
     Ok(())
 }

@@ -3,14 +3,18 @@
 
 mod drain;
 mod join;
+mod reload;
+mod signals;
 
 pub use drain::Drain;
 pub use join::Networks;
+pub use reload::{ReloadError, Reloaded};
+pub use signals::run;
 
 use crate::access_log::AccessLog;
 use crate::admin::Admin;
 use crate::cluster::Cluster;
-use crate::config::{ConfigError, NodeConfig};
+use crate::config::{ConfigError, LiveLimits, NodeConfig};
 use crate::control::{Control, ControlError};
 use crate::pipeline::endpoint::internal::LoopbackForwarder;
 use crate::pipeline::endpoint::{Listener, OnListener};
@@ -21,7 +25,7 @@ use crate::tls::{self, TlsError};
 use edgeway_shared::ObjectKind;
 use edgeway_shared::admin::ApiDocument;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::net::TcpListener;
@@ -69,7 +73,7 @@ pub struct Node {
     limits: throttle::Embedded,
     cluster: Option<Arc<Cluster>>,
     drain: Arc<Drain>,
-    access_log: AccessLog,
+    reloader: reload::Reloader,
 }
 
 impl Node {
@@ -84,18 +88,20 @@ impl Node {
         let token = config.admin_token()?;
         let metrics = crate::metrics::install();
         let upkeep = crate::metrics::spawn_upkeep(metrics.clone());
-        let default_cert = match &config.public.tls {
+        // One slot for the TCP and QUIC handshakes and mTLS domains, so a reload swaps it once.
+        let default_cert = tls::DefaultCert::new(match &config.public.tls {
             Some(files) => Some(Arc::new(tls::certified_key_from_files(
                 &files.cert,
                 &files.key,
             )?)),
             None => None,
-        };
+        });
         let store = Store::open(&config.node.data_dir, &config.node.id)?;
         let control = Arc::new(Control::with_default_certificate(
             store,
             default_cert.clone(),
         ));
+        let live_limits = crate::config::live_limits(&config.limits);
         for path in &config.node.bootstrap {
             bootstrap(&control, path).await?;
         }
@@ -122,7 +128,7 @@ impl Node {
             authorizers: authorize::Registry::new(clients.clone(), &config.node.region),
             caches: caches.clone(),
             clients,
-            max_body_bytes: config.limits.max_body_bytes,
+            limits: live_limits.clone(),
             trusted_proxies: config
                 .public
                 .trusted_proxies
@@ -131,10 +137,7 @@ impl Node {
                 .collect(),
             throttle: throttle::Throttle {
                 limiter: limiter.clone(),
-                node: edgeway_shared::ThrottleSettings {
-                    rate_limit: config.limits.node_rate,
-                    burst_limit: config.limits.node_burst,
-                },
+                limits: live_limits.clone(),
             },
             region: config.node.region.clone(),
             cluster: cluster_slot.clone(),
@@ -164,7 +167,7 @@ impl Node {
             workers,
             gateway.clone(),
             tls.clone(),
-            config.limits.clone(),
+            live_limits.clone(),
             traffic_stop.clone(),
         )
         .map_err(|source| StartError::Bind {
@@ -174,7 +177,7 @@ impl Node {
         })?;
         drain.add(tokio::spawn(public.join())).await;
         if config.public.http3.enabled {
-            let quic_tls = tls::quic_server_config(control.snapshot(), default_cert);
+            let quic_tls = tls::quic_server_config(control.snapshot(), default_cert.clone());
             let endpoint = accept::quic::bind(public_addr, quic_tls, &config.public.http3)?;
             let h3 = &config.public.http3;
             if h3.advertise {
@@ -190,17 +193,17 @@ impl Node {
             let served = accept::quic::serve(
                 endpoint,
                 gateway.clone(),
-                config.limits.clone(),
+                live_limits.clone(),
                 traffic_stop.clone(),
             );
             drain.add(tokio::spawn(served)).await;
         }
         let on = Listeners {
-            limits: &config.limits,
+            limits: &live_limits,
             stop: &traffic_stop,
         };
         let admin_on = Listeners {
-            limits: &config.limits,
+            limits: &live_limits,
             stop: &stop,
         };
         let (admin_addr, served) = admin_on
@@ -242,6 +245,7 @@ impl Node {
             }
             None => None,
         };
+        let reloader = reload::Reloader::new(config.clone(), live_limits, default_cert, access_log);
         ready.store(true, Ordering::Release);
         tracing::info!(node = %config.node.id, %public_addr, %admin_addr, "edgeway node ready");
         Ok(Node {
@@ -255,13 +259,25 @@ impl Node {
             limits,
             cluster,
             drain,
-            access_log,
+            reloader,
         })
     }
 
     /// Reopens the access log file (after rotation; SIGHUP does this).
     pub async fn reopen_logs(&self) {
-        self.access_log.reopen().await;
+        self.reloader.reopen_logs().await;
+    }
+
+    /// Applies what can change live from `config` (validated as at start): the default
+    /// certificate, `[limits]` but Redis, the access log destination. On error nothing
+    /// changes. Fields that need a restart are returned (and logged), not applied.
+    pub async fn reload(&self, config: NodeConfig) -> Result<Reloaded, ReloadError> {
+        self.reloader.apply(config).await
+    }
+
+    /// [`Node::reload`] from a file, as SIGHUP does.
+    pub async fn reload_file(&self, path: &Path) -> Result<Reloaded, ReloadError> {
+        self.reloader.reload_file(path).await
     }
 
     pub fn cluster(&self) -> Option<&Arc<Cluster>> {
@@ -313,7 +329,7 @@ async fn limiter(
 
 /// Where a node's extra listeners get their limits and stop signal.
 struct Listeners<'a> {
-    limits: &'a crate::config::Limits,
+    limits: &'a LiveLimits,
     stop: &'a watch::Receiver<bool>,
 }
 
@@ -363,38 +379,4 @@ async fn bootstrap(control: &Control, path: &std::path::Path) -> Result<(), Star
         .apply_document(doc)
         .await
         .map_err(|e: ControlError| fail(e.to_string()))
-}
-
-/// Runs a node until SIGINT or SIGTERM, then shuts it down gracefully.
-pub async fn run(config: NodeConfig) -> Result<(), StartError> {
-    let node = Node::start(config).await?;
-    wait_for_signal(&node).await;
-    tracing::info!("shutting down: finishing in-flight requests");
-    node.shutdown().await;
-    Ok(())
-}
-
-/// Waits for SIGTERM or Ctrl-C; SIGHUP meanwhile reopens the access log (log rotation).
-async fn wait_for_signal(node: &Node) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
-        loop {
-            tokio::select! {
-                _ = term.recv() => return,
-                _ = tokio::signal::ctrl_c() => return,
-                _ = hup.recv() => {
-                    tracing::info!("SIGHUP: reopening the access log");
-                    node.reopen_logs().await;
-                }
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = node;
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

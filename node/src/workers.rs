@@ -4,7 +4,7 @@
 //! proxy path pays for no cross-thread wake-ups — the cost that dominated a multi-thread
 //! runtime on a small machine (see BENCHMARKS.md).
 
-use crate::config::Limits;
+use crate::config::LiveLimits;
 use crate::pipeline::accept::{self, Handler};
 use crate::tls::ServerTls;
 use socket2::{Domain, Protocol, Socket, Type};
@@ -47,7 +47,7 @@ pub fn start<H: Handler>(
     count: usize,
     handler: Arc<H>,
     tls: Option<Arc<ServerTls>>,
-    limits: Limits,
+    limits: LiveLimits,
     stop: watch::Receiver<bool>,
 ) -> std::io::Result<(SocketAddr, Workers)> {
     let first = reuse_port_socket(addr)?;

@@ -1,7 +1,8 @@
 //! Access logs: one line per request for stages that ask for it, written off the request path.
 //! Lines go into a bounded queue; a full queue drops the line and counts it
 //! (`edgeway_access_log_dropped_total`) rather than making a request wait. One task writes
-//! them to stdout or a file, which it reopens on request (SIGHUP), for log rotation.
+//! them to stdout or a file, which it reopens on request (SIGHUP), for log rotation, or
+//! switches for another destination a config reload names.
 
 pub mod format;
 
@@ -12,7 +13,7 @@ use std::path::PathBuf;
 use tokio::sync::mpsc;
 
 /// `[access_log]` in the node config.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccessLogConfig {
     /// `stdout`, or a file path (appended to).
@@ -43,6 +44,17 @@ impl Default for AccessLogConfig {
 enum Message {
     Line(String),
     Reopen,
+    Switch(Sink),
+}
+
+/// A destination opened ahead of use, so a reload that cannot open it fails before anything
+/// changes.
+pub struct Destination(Sink);
+
+impl Destination {
+    pub fn open(destination: &str) -> Result<Destination, std::io::Error> {
+        Sink::open(destination).map(Destination)
+    }
 }
 
 /// The request path's handle on the writer.
@@ -61,6 +73,8 @@ impl AccessLog {
                 let result = match message {
                     Message::Line(line) => sink.write(&line, lines.is_empty()),
                     Message::Reopen => sink.reopen(),
+                    // Lines queued before the switch went to the old sink, in order.
+                    Message::Switch(next) => std::mem::replace(&mut sink, next).flush(),
                 };
                 if let Err(e) = result {
                     metrics::counter!("edgeway_access_log_write_errors_total").increment(1);
@@ -81,6 +95,12 @@ impl AccessLog {
     /// Reopens the destination file (after log rotation moved it).
     pub async fn reopen(&self) {
         let _ = self.queue.send(Message::Reopen).await;
+    }
+
+    /// Writes the lines queued so far to the current destination, the rest to `next`. Waits
+    /// for queue space like `reopen`, rather than dropping the switch.
+    pub async fn switch(&self, next: Destination) {
+        let _ = self.queue.send(Message::Switch(next.0)).await;
     }
 }
 
@@ -108,6 +128,13 @@ impl Sink {
         out.write_all(line.as_bytes())?;
         out.write_all(b"\n")?;
         if flush { out.flush() } else { Ok(()) }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Sink::Stdout(w) => w.flush(),
+            Sink::File(_, w) => w.flush(),
+        }
     }
 
     fn reopen(&mut self) -> std::io::Result<()> {

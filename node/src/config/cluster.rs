@@ -1,12 +1,12 @@
 //! `[cluster]`: gossip membership and the peer channel. Absent, the node runs alone.
 
 use super::{ConfigError, invalid};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterSection {
     /// Nodes gossip only with nodes of the same cluster id.

@@ -14,6 +14,7 @@ pub use replicate::FETCH_BATCH;
 
 use crate::snapshot::Snapshot;
 use crate::store::{Change, DiskError, State, Store};
+use crate::tls::DefaultCert;
 use arc_swap::ArcSwap;
 use edgeway_shared::{Api, Object, ObjectKey, ObjectKind, ValidationError};
 use std::sync::Arc;
@@ -38,7 +39,7 @@ pub struct Control {
     store: Store,
     snapshot: Arc<ArcSwap<Snapshot>>,
     /// The public listener's certificate, which mTLS domains without their own present.
-    default_certificate: Option<Arc<rustls::sign::CertifiedKey>>,
+    default_certificate: Arc<DefaultCert>,
     /// One admin write at a time: checks see the state the write will be applied to.
     writes: tokio::sync::Mutex<()>,
     /// Counts snapshot swaps, so the cluster can tell its peers about new state.
@@ -62,15 +63,15 @@ pub fn new_id() -> String {
 
 impl Control {
     pub fn new(store: Store) -> Control {
-        Control::with_default_certificate(store, None)
+        Control::with_default_certificate(store, Arc::default())
     }
 
     /// A control plane whose snapshots know the public listener's default certificate.
     pub fn with_default_certificate(
         store: Store,
-        default_certificate: Option<Arc<rustls::sign::CertifiedKey>>,
+        default_certificate: Arc<DefaultCert>,
     ) -> Control {
-        let snapshot = Snapshot::compile(&store.view(), default_certificate.as_ref());
+        let snapshot = Snapshot::compile(&store.view(), &default_certificate);
         Control {
             store,
             snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
@@ -211,7 +212,7 @@ impl Control {
 
     /// Compiles the stored state into a new snapshot and swaps it in.
     fn publish(&self) {
-        let snapshot = Snapshot::compile(&self.store.view(), self.default_certificate.as_ref());
+        let snapshot = Snapshot::compile(&self.store.view(), &self.default_certificate);
         self.snapshot.store(Arc::new(snapshot));
         self.changes.send_modify(|n| *n += 1);
     }

@@ -7,7 +7,7 @@ pub mod quic;
 
 use super::ConnInfo;
 use crate::body::{self, Body, RequestBody};
-use crate::config::Limits;
+use crate::config::{Limits, LiveLimits};
 use crate::error::GatewayError;
 use crate::snapshot::Snapshot;
 use crate::tls::{ClientCert, ServerTls};
@@ -97,17 +97,18 @@ fn strip_port(host: &str) -> &str {
 }
 
 /// Serves connections until `shutdown` turns true, then lets in-flight requests finish for up to
-/// `limits.shutdown_grace_ms`.
+/// `limits.shutdown_grace_ms`. Each connection takes the limits current when it is accepted
+/// (a reload changes them for new connections; open ones keep theirs).
 pub async fn serve<H: Handler>(
     listener: TcpListener,
     tls: Option<Arc<ServerTls>>,
     handler: Arc<H>,
-    limits: Limits,
+    limits: LiveLimits,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let builder = Arc::new(connection_builder(&limits));
+    let mut current = limits.load_full();
+    let mut builder = Arc::new(connection_builder(&current));
     let graceful = GracefulShutdown::new();
-    let handshake_timeout = Duration::from_millis(limits.header_read_timeout_ms);
     loop {
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -122,6 +123,12 @@ pub async fn serve<H: Handler>(
             () = stopped(&mut shutdown) => break,
         };
         let _ = tcp.set_nodelay(true);
+        // Rebuilt only when a reload stored new limits: a pointer comparison per connection.
+        if !Arc::ptr_eq(&limits.load(), &current) {
+            current = limits.load_full();
+            builder = Arc::new(connection_builder(&current));
+        }
+        let handshake_timeout = Duration::from_millis(current.header_read_timeout_ms);
         let service = move |handler: Arc<H>, conn: ConnInfo| {
             service_fn(move |request: Request<Incoming>| {
                 let (handler, conn) = (handler.clone(), conn.clone());
@@ -179,7 +186,7 @@ pub async fn serve<H: Handler>(
         }
     }
     drop(listener);
-    let grace = Duration::from_millis(limits.shutdown_grace_ms);
+    let grace = Duration::from_millis(limits.load().shutdown_grace_ms);
     if tokio::time::timeout(grace, graceful.shutdown())
         .await
         .is_err()
@@ -235,7 +242,7 @@ mod tests {
             version: Default::default(),
             object: Some(object),
         };
-        Snapshot::compile(&[(record.key.clone(), record)].into(), None)
+        Snapshot::compile(&[(record.key.clone(), record)].into(), &Arc::default())
     }
 
     fn conn(verified_for: Option<(&str, &str)>) -> ConnInfo {

@@ -42,7 +42,8 @@ pub struct ConnInfo {
 pub struct Gateway {
     pub snapshot: Arc<ArcSwap<Snapshot>>,
     pub clients: Clients,
-    pub max_body_bytes: u64,
+    /// `[limits]` as of the last reload: the body size limit is read per request.
+    pub limits: crate::config::LiveLimits,
     /// Peers whose `X-Forwarded-For` is believed (`public.trusted_proxies`).
     pub trusted_proxies: Vec<edgeway_shared::cidr::Cidr>,
     pub throttle: throttle::Throttle,
@@ -208,7 +209,8 @@ impl Gateway {
                 "Forbidden",
             ));
         }
-        let body = accept::limit_body(&parts, body, self.max_body_bytes)?;
+        let max_body = self.limits.load().max_body_bytes;
+        let body = accept::limit_body(&parts, body, max_body)?;
         let snapshot = self.snapshot.load_full();
         let host = accept::host(&parts).ok_or_else(|| {
             GatewayError::client(ResponseType::BadRequestParameters, "Missing Host")

@@ -10,6 +10,7 @@ pub use access::{KeyEntry, hash_key_value};
 use crate::metrics::RouteMetrics;
 use crate::pipeline::integrate::{self, Target};
 use crate::store::State;
+use crate::tls::DefaultCert;
 use edgeway_shared::{Api, Authorizer, Deployment, Domain, Object, Stage, ThrottleSettings};
 use router::Router;
 use rustls::sign::CertifiedKey;
@@ -100,7 +101,7 @@ impl Snapshot {
     /// Builds a snapshot from the store. Objects that cannot be served are logged and skipped;
     /// validation on the way in keeps that rare. `default_certificate` is the public listener's,
     /// served to mTLS domains without their own.
-    pub fn compile(state: &State, default_certificate: Option<&Arc<CertifiedKey>>) -> Snapshot {
+    pub fn compile(state: &State, default_certificate: &Arc<DefaultCert>) -> Snapshot {
         let mut snapshot = Snapshot::default();
         let objects = state.values().filter_map(|r| r.object.as_ref());
         let (mut apis, mut deployments, mut stages, mut domains) =
@@ -148,7 +149,7 @@ impl Snapshot {
         snapshot
     }
 
-    fn add_domain(&mut self, domain: &Domain, default_certificate: Option<&Arc<CertifiedKey>>) {
+    fn add_domain(&mut self, domain: &Domain, default_certificate: &Arc<DefaultCert>) {
         let mut mappings: Vec<Mapping> = domain
             .mappings
             .iter()
@@ -171,10 +172,9 @@ impl Snapshot {
             }
         }
         if let Some(truststore) = &domain.truststore_pem {
-            let cert = self
-                .certificate(&domain.name)
-                .or(default_certificate.cloned());
-            let mtls = crate::tls::MtlsDomain::compile(&domain.name, truststore, cert);
+            let own = self.certificate(&domain.name);
+            let default = default_certificate.clone();
+            let mtls = crate::tls::MtlsDomain::compile(&domain.name, truststore, own, default);
             self.mtls.insert(domain.name.clone(), Arc::new(mtls));
         }
     }

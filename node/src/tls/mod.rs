@@ -10,7 +10,7 @@ pub mod client_cert;
 pub use client_cert::ClientCert;
 
 use crate::snapshot::Snapshot;
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use rustls::server::danger::ClientCertVerifier;
@@ -76,41 +76,76 @@ pub fn certified_key_from_files(cert: &Path, key: &Path) -> Result<CertifiedKey,
 
 const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
 
-/// Settings for one mTLS domain: its certificate (`None`: the handshake fails for want of one)
-/// and a verifier that requires a client certificate from `truststore_pem`. Built when the
-/// snapshot is, so connections only pick them.
+/// The public listener's default certificate (`public.tls`), shared by the TCP and QUIC
+/// handshakes and by mTLS domains without a certificate of their own. A slot rather than a
+/// value because a config reload (SIGHUP) swaps it: handshakes that start afterwards present
+/// the new certificate, while established connections keep the session they negotiated.
+#[derive(Default)]
+pub struct DefaultCert(ArcSwapOption<CertifiedKey>);
+
+impl DefaultCert {
+    pub fn new(cert: Option<Arc<CertifiedKey>>) -> Arc<DefaultCert> {
+        Arc::new(DefaultCert(ArcSwapOption::new(cert)))
+    }
+
+    pub fn get(&self) -> Option<Arc<CertifiedKey>> {
+        self.0.load_full()
+    }
+
+    pub fn set(&self, cert: Option<Arc<CertifiedKey>>) {
+        self.0.store(cert);
+    }
+}
+
+impl std::fmt::Debug for DefaultCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("DefaultCert")
+            .field(&self.0.load().is_some())
+            .finish()
+    }
+}
+
+/// Settings for one mTLS domain: its own certificate, else the listener's default (neither: the
+/// handshake fails for want of one), and a verifier that requires a client certificate from
+/// `truststore_pem`. Built when the snapshot is, so connections only pick them.
 pub fn mtls_config(
     truststore_pem: &[u8],
-    certificate: Option<Arc<CertifiedKey>>,
+    own: Option<Arc<CertifiedKey>>,
+    default: Arc<DefaultCert>,
 ) -> Result<Arc<ServerConfig>, TlsError> {
     let verifier = client_verifier(truststore_pem)?;
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| pem_error("TLS versions", e))?
         .with_client_cert_verifier(verifier)
-        .with_cert_resolver(Arc::new(FixedCert(certificate)));
+        .with_cert_resolver(Arc::new(OwnOrDefault { own, default }));
     config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
 }
 
+/// An mTLS domain's certificate; the default is looked up at each handshake so a reloaded one
+/// reaches domains that have none of their own without recompiling the snapshot.
 #[derive(Debug)]
-struct FixedCert(Option<Arc<CertifiedKey>>);
+struct OwnOrDefault {
+    own: Option<Arc<CertifiedKey>>,
+    default: Arc<DefaultCert>,
+}
 
-impl ResolvesServerCert for FixedCert {
+impl ResolvesServerCert for OwnOrDefault {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        self.0.clone()
+        self.own.clone().or_else(|| self.default.get())
     }
 }
 
 struct SniResolver {
     snapshot: Arc<ArcSwap<Snapshot>>,
-    default: Option<Arc<CertifiedKey>>,
+    default: Arc<DefaultCert>,
 }
 
 impl std::fmt::Debug for SniResolver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SniResolver")
-            .field("default", &self.default.is_some())
+            .field("default", &self.default)
             .finish()
     }
 }
@@ -120,7 +155,7 @@ impl ResolvesServerCert for SniResolver {
         hello
             .server_name()
             .and_then(|name| self.snapshot.load().certificate(&name.to_ascii_lowercase()))
-            .or_else(|| self.default.clone())
+            .or_else(|| self.default.get())
     }
 }
 
@@ -128,7 +163,7 @@ impl ResolvesServerCert for SniResolver {
 /// by SNI as on TCP, no client certificates, no 0-RTT (`max_early_data_size` stays 0).
 pub fn quic_server_config(
     snapshot: Arc<ArcSwap<Snapshot>>,
-    default: Option<Arc<CertifiedKey>>,
+    default: Arc<DefaultCert>,
 ) -> Arc<ServerConfig> {
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -143,7 +178,7 @@ pub fn quic_server_config(
 /// certificate by SNI from the current snapshot.
 pub fn server_config(
     snapshot: Arc<ArcSwap<Snapshot>>,
-    default: Option<Arc<CertifiedKey>>,
+    default: Arc<DefaultCert>,
 ) -> Arc<ServerConfig> {
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
@@ -161,7 +196,7 @@ pub struct ServerTls {
 }
 
 impl ServerTls {
-    pub fn new(snapshot: Arc<ArcSwap<Snapshot>>, default: Option<Arc<CertifiedKey>>) -> ServerTls {
+    pub fn new(snapshot: Arc<ArcSwap<Snapshot>>, default: Arc<DefaultCert>) -> ServerTls {
         ServerTls {
             shared: server_config(snapshot.clone(), default),
             snapshot,
@@ -214,9 +249,14 @@ pub struct MtlsDomain {
 }
 
 impl MtlsDomain {
-    pub fn compile(name: &str, truststore_pem: &str, cert: Option<Arc<CertifiedKey>>) -> Self {
+    pub fn compile(
+        name: &str,
+        truststore_pem: &str,
+        own: Option<Arc<CertifiedKey>>,
+        default: Arc<DefaultCert>,
+    ) -> Self {
         use sha2::{Digest, Sha256};
-        let config = mtls_config(truststore_pem.as_bytes(), cert)
+        let config = mtls_config(truststore_pem.as_bytes(), own, default)
             .map_err(|e| tracing::warn!(domain = %name, error = %e, "mTLS domain refuses every connection"))
             .ok();
         MtlsDomain {

@@ -8,7 +8,7 @@
 
 use super::h3_stream::{self, RecvBody};
 use super::{Handler, stopped};
-use crate::config::{Http3Settings, Limits};
+use crate::config::{Http3Settings, Limits, LiveLimits};
 use crate::pipeline::ConnInfo;
 use bytes::Bytes;
 use h3::server::RequestResolver;
@@ -66,7 +66,7 @@ fn transport(settings: &Http3Settings) -> Result<quinn::TransportConfig, QuicErr
 pub async fn serve<H: Handler>(
     endpoint: quinn::Endpoint,
     handler: Arc<H>,
-    limits: Limits,
+    limits: LiveLimits,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut connections = JoinSet::new();
@@ -79,11 +79,12 @@ pub async fn serve<H: Handler>(
             () = stopped(&mut shutdown) => break,
         };
         while connections.try_join_next().is_some() {}
-        let (handler, limits, shutdown) = (handler.clone(), limits.clone(), shutdown.clone());
+        // The limits current at accept (a reload changes them for new connections only).
+        let (handler, limits, shutdown) = (handler.clone(), limits.load_full(), shutdown.clone());
         connections.spawn(connection(incoming, handler, limits, shutdown));
     }
     endpoint.set_server_config(None);
-    let grace = Duration::from_millis(limits.shutdown_grace_ms);
+    let grace = Duration::from_millis(limits.load().shutdown_grace_ms);
     let drained = async { while connections.join_next().await.is_some() {} };
     if tokio::time::timeout(grace, drained).await.is_err() {
         tracing::warn!("shutdown grace period over; closing remaining QUIC connections");
@@ -95,7 +96,7 @@ pub async fn serve<H: Handler>(
 async fn connection<H: Handler>(
     incoming: quinn::Incoming,
     handler: Arc<H>,
-    limits: Limits,
+    limits: Arc<Limits>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let handshake = Duration::from_millis(limits.header_read_timeout_ms);

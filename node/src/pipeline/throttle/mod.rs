@@ -66,7 +66,9 @@ pub struct Refused {
 /// The throttle phase of a node: its limiter and its node-wide limit.
 pub struct Throttle {
     pub limiter: Arc<dyn Limiter>,
-    pub node: ThrottleSettings,
+    /// `limits.node_rate` and `limits.node_burst` are read per request, so a reload changes
+    /// them at once; buckets keep their state and are judged by the new settings.
+    pub limits: crate::config::LiveLimits,
 }
 
 impl Throttle {
@@ -77,9 +79,16 @@ impl Throttle {
         principal: &Principal,
     ) -> Result<RateLimitInfo, Refused> {
         let (api, stage_name) = (stage.api.id.as_str(), &*stage.name);
+        let node = {
+            let live = self.limits.load();
+            ThrottleSettings {
+                rate_limit: live.node_rate,
+                burst_limit: live.node_burst,
+            }
+        };
         let mut limits = [Limit {
             scope: Scope::Node,
-            settings: self.node,
+            settings: node,
         }; 5];
         let mut count = 0;
         let mut push = |scope, settings: Option<&ThrottleSettings>| {
@@ -134,7 +143,7 @@ impl Throttle {
                 stage.throttle.as_ref(),
             ),
         }
-        push(Scope::Node, Some(&self.node));
+        push(Scope::Node, Some(&node));
         let admission = Admission {
             limits: &limits[..count],
             usage: plan.map(|(key, plan)| KeyUse {

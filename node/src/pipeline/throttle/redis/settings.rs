@@ -1,10 +1,10 @@
 //! `[limits.redis]`: where the cluster-wide limiter keeps its buckets, and timings tuned for the
 //! request path rather than the Redis client's defaults (500 ms responses, 16 retries).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RedisSettings {
     /// One server: `redis://host:port[/db]`.
