@@ -19,6 +19,8 @@ pub struct Edgeway {
     pub admin: SocketAddr,
     /// The gossip address, when the config has a `[cluster]` section.
     pub gossip: Option<SocketAddr>,
+    /// Its log lines (stdout) after the ready line, as they come.
+    logs: mpsc::Receiver<String>,
 }
 
 impl Edgeway {
@@ -36,13 +38,14 @@ impl Edgeway {
             .expect("spawn edgeway");
         // Owned by the guard at once, so a failed start still kills the process.
         let unknown = SocketAddr::from(([0, 0, 0, 0], 0));
+        let (tx, rx) = mpsc::channel();
         let mut edgeway = Edgeway {
             child,
             public: unknown,
             admin: unknown,
             gossip: None,
+            logs: rx,
         };
-        let (tx, rx) = mpsc::channel();
         let stdout = edgeway.child.stdout.take().unwrap();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -52,7 +55,7 @@ impl Edgeway {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).expect("edgeway never logged ready");
+            let line = (edgeway.logs.recv_timeout(left)).expect("edgeway never logged ready");
             if line.contains("joined the cluster") {
                 edgeway.gossip = Some(logged_addr(&line, "gossip="));
             }
@@ -62,6 +65,30 @@ impl Edgeway {
                 return edgeway;
             }
         }
+    }
+
+    /// Waits for a log line that holds every one of `parts`; returns it.
+    pub fn wait_for_log(&self, within: Duration, parts: &[&str]) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(line) = self.logs.recv_timeout(left) else {
+                panic!("no log line with {parts:?} within {within:?}");
+            };
+            if parts.iter().all(|part| line.contains(part)) {
+                return line;
+            }
+        }
+    }
+
+    /// Sends SIGHUP (what `kill -HUP` does): reload the config file, reopen the access log.
+    pub fn hang_up(&self) {
+        let sent = Command::new("kill")
+            .arg("-HUP")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -HUP failed");
     }
 
     /// Waits for the process to exit by itself.
