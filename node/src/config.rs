@@ -150,6 +150,8 @@ pub struct AdminListener {
     pub open_probes: bool,
 }
 
+/// `[limits]`. A reload replaces all of it but `redis` (see `reload`), so a field added here
+/// must be read through [`LiveLimits`] at the time it applies, or be kept back there too.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
