@@ -29,3 +29,14 @@ pub fn init_logging() {
             .try_init();
     }
 }
+
+/// The sum of the samples in Prometheus text `metrics` whose line starts with `prefix` (a
+/// name, or a name and `{`) and contains every one of `labels` (`name="value"`); 0 if none.
+/// The recorder is process-wide, so tests pick labels only they produce.
+pub fn metric_value(metrics: &str, prefix: &str, labels: &[&str]) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(prefix) && labels.iter().all(|w| l.contains(w)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}

@@ -65,11 +65,8 @@ async fn metric(node: &TestNode, name: &str, api: &str) -> f64 {
         .call_with(Method::GET, "/metrics", None, None)
         .await
         .text();
-    let wanted = format!("api=\"{api}\"");
-    text.lines()
-        .filter(|l| l.starts_with(name) && l.contains(&wanted))
-        .find_map(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0.0)
+    // Summed over the API's routes and protocols.
+    edgeway_tests::metric_value(&text, name, &[&format!("api=\"{api}\"")])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

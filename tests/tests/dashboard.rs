@@ -7,29 +7,57 @@ use edgeway_tests::{Proto, TestNode, api_host};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
-fn dashboard_metrics() -> BTreeSet<String> {
+/// Every `name{label=..., ...}` selector in the dashboard's expressions: (name, label names).
+fn dashboard_selectors() -> BTreeSet<(String, String)> {
+    let mut pairs = BTreeSet::new();
+    for expr in dashboard_exprs() {
+        let mut rest = expr.as_str();
+        while let Some(at) = rest.find("edgeway_") {
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            rest = &rest[at + name.len()..];
+            let Some(selector) = rest.strip_prefix('{').and_then(|r| r.split_once('}')) else {
+                continue;
+            };
+            for matcher in selector.0.split(',') {
+                let label = matcher.split(['=', '!']).next().unwrap_or("").trim();
+                pairs.insert((name.clone(), label.to_string()));
+            }
+        }
+    }
+    pairs
+}
+
+fn dashboard_exprs() -> Vec<String> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../deploy/grafana/edgeway-dashboard.json"
     );
     let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let panels = dashboard["panels"].as_array().unwrap().iter();
+    let targets = panels.flat_map(|p| p["targets"].as_array().unwrap());
+    targets
+        .map(|t| t["expr"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn dashboard_metrics() -> BTreeSet<String> {
     let mut names = BTreeSet::new();
-    for panel in dashboard["panels"].as_array().unwrap() {
-        for target in panel["targets"].as_array().unwrap() {
-            let expr = target["expr"].as_str().unwrap();
-            let mut rest = expr;
-            while let Some(at) = rest.find("edgeway_") {
-                let name: String = rest[at..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
-                    .collect();
-                rest = &rest[at + name.len()..];
-                let base = ["_bucket", "_sum", "_count"]
-                    .iter()
-                    .find_map(|s| name.strip_suffix(s))
-                    .unwrap_or(&name);
-                names.insert(base.to_string());
-            }
+    for expr in dashboard_exprs() {
+        let mut rest = expr.as_str();
+        while let Some(at) = rest.find("edgeway_") {
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            rest = &rest[at + name.len()..];
+            let base = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .unwrap_or(&name);
+            names.insert(base.to_string());
         }
     }
     names
@@ -117,6 +145,20 @@ async fn the_dashboard_references_only_series_that_exist() {
     assert!(
         missing.is_empty(),
         "dashboard queries series nobody exports: {missing:?}"
+    );
+    // A label the dashboard filters on is on the series (a missing one matches nothing).
+    let unlabelled: Vec<_> = dashboard_selectors()
+        .into_iter()
+        .filter(|(name, label)| {
+            let (prefix, wanted) = (format!("{name}{{"), format!("{label}=\""));
+            !metrics
+                .lines()
+                .any(|l| l.starts_with(&prefix) && l.contains(&wanted))
+        })
+        .collect();
+    assert!(
+        unlabelled.is_empty(),
+        "dashboard filters on labels the series lack: {unlabelled:?}"
     );
     cluster.shutdown().await;
 }

@@ -143,18 +143,23 @@ async fn keys_throttles_and_gateway_errors_work_as_on_tcp() {
         "HTTP/3 answers do not advertise HTTP/3"
     );
 
-    let metrics = setup
-        .node
-        .admin
-        .call_with(Method::GET, "/metrics", None, None)
-        .await
-        .text();
-    assert!(
-        metrics
-            .lines()
-            .any(|l| l.starts_with("edgeway_requests_by_protocol_total{protocol=\"h3\"}")),
-        "requests are counted by protocol"
+    // Counted under the route and protocol (only this test calls `GET /limited`).
+    let metrics = setup.node.admin.get_text("/metrics").await;
+    let value = |name: &str, extra: &str| {
+        edgeway_tests::metric_value(
+            &metrics,
+            name,
+            &["api=\"h3\"", "route=\"GET /limited\"", extra],
+        )
+    };
+    let h3 = "protocol=\"h3\"";
+    assert_eq!(value("edgeway_requests_total{", h3), 2.0, "{metrics}");
+    assert_eq!(
+        value("edgeway_requests_total{", "status_class=\"4xx\""),
+        1.0
     );
+    assert_eq!(value("edgeway_throttled_total{", h3), 1.0);
+    assert_eq!(value("edgeway_requests_total{", "protocol=\"h2\""), 0.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,9 +6,9 @@ use edgeway_tests::{Backend, Conn, TestCa, TestNode, api_host, certs, doc, get};
 use http::Version;
 use serde_json::json;
 
-fn echo_api(backend: &Backend) -> serde_json::Value {
+fn echo_api(id: &str, backend: &Backend) -> serde_json::Value {
     doc::http(
-        "proto",
+        id,
         vec![doc::proxy("echo", &backend.url("/echo"))],
         vec![doc::route("GET", "/echo", "echo")],
     )
@@ -18,7 +18,7 @@ fn echo_api(backend: &Backend) -> serde_json::Value {
 async fn cleartext_http1_and_h2c_reach_the_same_api() {
     let node = TestNode::start().await;
     let backend = Backend::start("echo").await;
-    node.admin.apply(&echo_api(&backend)).await;
+    node.admin.apply(&echo_api("cleartext", &backend)).await;
     for (proto, version) in [
         (Proto::Http1, Version::HTTP_11),
         (Proto::H2c, Version::HTTP_2),
@@ -26,7 +26,7 @@ async fn cleartext_http1_and_h2c_reach_the_same_api() {
         let mut conn = node.conn(proto).await;
         // Two requests on one connection: keep-alive / multiplexing work.
         for _ in 0..2 {
-            let reply = conn.fetch(get(&api_host("proto"), "/echo")).await;
+            let reply = conn.fetch(get(&api_host("cleartext"), "/echo")).await;
             assert_eq!(
                 (reply.status.as_u16(), reply.version),
                 (200, version),
@@ -41,6 +41,30 @@ async fn cleartext_http1_and_h2c_reach_the_same_api() {
         }
     }
     assert_eq!(backend.hits(), 4);
+
+    // The route's series tell the protocols apart (API `cleartext` is this test's alone).
+    let metrics = node.admin.get_text("/metrics").await;
+    for (protocol, want) in [("http1.1", 2.0), ("h2", 2.0), ("h3", 0.0)] {
+        let labels = [
+            "api=\"cleartext\"",
+            "route=\"GET /echo\"",
+            &format!("protocol=\"{protocol}\""),
+        ];
+        let requests = edgeway_tests::metric_value(&metrics, "edgeway_requests_total{", &labels);
+        assert_eq!(requests, want, "{protocol}: {metrics}");
+        let latency = edgeway_tests::metric_value(
+            &metrics,
+            "edgeway_request_duration_seconds_count{",
+            &labels,
+        );
+        assert_eq!(latency, want, "{protocol}");
+        let integration = edgeway_tests::metric_value(
+            &metrics,
+            "edgeway_integration_duration_seconds_count{",
+            &labels,
+        );
+        assert_eq!(integration, want, "{protocol}");
+    }
     node.shutdown().await;
 }
 
@@ -54,7 +78,7 @@ async fn the_tls_listener_speaks_http2_and_http1_by_alpn() {
     })
     .await;
     let backend = Backend::start("echo").await;
-    node.admin.apply(&echo_api(&backend)).await;
+    node.admin.apply(&echo_api("proto", &backend)).await;
 
     for (alpn, version) in [
         (&[b"h2".as_slice(), b"http/1.1"][..], Version::HTTP_2),

@@ -69,6 +69,10 @@ struct Outcome {
     api: Option<Arc<edgeway_shared::Api>>,
     route: Option<Arc<crate::snapshot::RouteRuntime>>,
     integration_time: Option<Duration>,
+    /// Which limit refused the request, if one did.
+    refused: Option<throttle::LimitKind>,
+    /// How the stage cache took part.
+    cache: Option<crate::metrics::CacheUse>,
     /// The API's CORS settings as they apply to this request.
     cors: Option<cors::Applied>,
     /// The tightest rate limit that applied, for the `RateLimit-*` headers.
@@ -84,7 +88,6 @@ impl accept::Handler for Gateway {
     async fn handle<B: RequestBody>(&self, request: Request<B>, conn: ConnInfo) -> Response<Body> {
         let started = Instant::now();
         let version = request.version();
-        crate::metrics::protocol(version);
         let request_id = client_request_id(request.headers()).unwrap_or_else(ids::request_id);
         let asked = Asked::of(&request, conn.peer);
         let mut outcome = Outcome::default();
@@ -114,11 +117,14 @@ impl accept::Handler for Gateway {
             .as_deref()
             .map(|r| &r.metrics)
             .unwrap_or_else(|| RouteMetrics::unrouted());
-        metrics.record(
-            response.status().as_u16(),
-            started.elapsed(),
-            outcome.integration_time,
-        );
+        let observed = crate::metrics::Observed {
+            status: response.status().as_u16(),
+            total: started.elapsed(),
+            integration: outcome.integration_time,
+            refused: outcome.refused,
+            cache: outcome.cache,
+        };
+        metrics.record(crate::metrics::Protocol::of(version), &observed);
         if let Some(stage) = &outcome.logged_stage {
             let line = access_line(stage, &outcome, &asked, &request_id, &response, started);
             self.access_log.write(line);
@@ -281,6 +287,7 @@ impl Gateway {
             Ok(rate) => outcome.rate = rate,
             Err(refused) => {
                 outcome.rate = refused.info;
+                outcome.refused = Some(refused.kind);
                 return Err(refused.error);
             }
         }
@@ -304,8 +311,14 @@ impl Gateway {
         };
         let fetch =
             match cache::lookup(&self.caches, &snapshot, stage, &routed.route, lookup).await? {
-                cache::Lookup::Answer(response) => return Ok(response),
-                cache::Lookup::Fetch(fetch) => fetch,
+                cache::Lookup::Answer(response, used) => {
+                    outcome.cache = Some(used);
+                    return Ok(response);
+                }
+                cache::Lookup::Fetch(fetch) => {
+                    outcome.cache = fetch.used;
+                    fetch
+                }
             };
 
         let integration_started = Instant::now();

@@ -21,6 +21,7 @@ pub use store::{Caches, StageCache};
 
 use crate::body::Body;
 use crate::error::{ErrorSource, GatewayError};
+use crate::metrics::CacheUse;
 use crate::pipeline::authorize::Principal;
 use crate::snapshot::{RouteRuntime, Snapshot, StageRuntime};
 use edgeway_shared::{MAX_CACHED_BODY_BYTES, ResponseType, UnauthorizedCacheControl};
@@ -47,8 +48,8 @@ pub struct Request<'a> {
 
 /// What the request does next.
 pub enum Lookup {
-    /// Answered without the integration.
-    Answer(Response<Body>),
+    /// Answered without the integration (a hit, or another request's answer).
+    Answer(Response<Body>, CacheUse),
     /// Call the integration, then hand its answer to [`Fetch::finish`].
     Fetch(Fetch),
 }
@@ -57,6 +58,8 @@ pub enum Lookup {
 pub struct Fetch {
     fill: Option<Fill>,
     marks: Marks,
+    /// `Miss` when the cache took part, `None` for a request it does not cache.
+    pub used: Option<CacheUse>,
 }
 
 /// A leader's duty: store the answer if it may be stored, and tell the waiters.
@@ -120,17 +123,14 @@ pub async fn lookup(
         }
     }
     if let Some(entry) = cache.get(&key).await {
-        cache.stats.hits.increment(1);
-        return Ok(Lookup::Answer(marks.hit(&entry)));
+        return Ok(Lookup::Answer(marks.hit(&entry), CacheUse::Hit));
     }
     match cache.flights.join(&key) {
         Join::Lead(leader) => {
             // The last leader may have stored it between our look and our join.
             if let Some(entry) = cache.get(&key).await {
-                cache.stats.hits.increment(1);
-                return Ok(Lookup::Answer(marks.hit(&entry)));
+                return Ok(Lookup::Answer(marks.hit(&entry), CacheUse::Hit));
             }
-            cache.stats.misses.increment(1);
             let fill = Fill {
                 cache: cache.clone(),
                 leader,
@@ -141,17 +141,18 @@ pub async fn lookup(
             Ok(Lookup::Fetch(Fetch {
                 fill: Some(fill),
                 marks,
+                used: Some(CacheUse::Miss),
             }))
         }
         Join::Wait(receiver) => match flights::wait(receiver, request.wait).await {
-            Some(entry) => {
-                cache.stats.coalesced.increment(1);
-                Ok(Lookup::Answer(marks.hit(&entry)))
-            }
+            Some(entry) => Ok(Lookup::Answer(marks.hit(&entry), CacheUse::Coalesced)),
             None => {
                 // The leader stored nothing: this request fetches for itself, unshared.
-                cache.stats.misses.increment(1);
-                Ok(Lookup::Fetch(Fetch { fill: None, marks }))
+                Ok(Lookup::Fetch(Fetch {
+                    fill: None,
+                    marks,
+                    used: Some(CacheUse::Miss),
+                }))
             }
         },
     }
@@ -161,6 +162,7 @@ fn pass_through() -> Lookup {
     Lookup::Fetch(Fetch {
         fill: None,
         marks: Marks::default(),
+        used: None,
     })
 }
 
@@ -170,7 +172,7 @@ impl Fetch {
         self,
         result: Result<Response<Body>, GatewayError>,
     ) -> Result<Response<Body>, GatewayError> {
-        let Fetch { fill, marks } = self;
+        let Fetch { fill, marks, .. } = self;
         let mut response = match fill {
             Some(fill) => fill.store(result?).await?,
             None => result?,

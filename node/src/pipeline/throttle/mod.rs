@@ -61,6 +61,8 @@ fn ceil_seconds(d: Duration) -> u64 {
 pub struct Refused {
     pub error: GatewayError,
     pub info: RateLimitInfo,
+    /// Which limit refused it (counted with the route's series).
+    pub kind: LimitKind,
 }
 
 /// The throttle phase of a node: its limiter and its node-wide limit.
@@ -165,7 +167,6 @@ impl Throttle {
                 standing,
                 retry_after,
             } => {
-                crate::metrics::refused(api, stage_name, standing.kind.as_str());
                 let error = match standing.kind {
                     LimitKind::Quota => {
                         GatewayError::client(ResponseType::QuotaExceeded, "Limit Exceeded")
@@ -175,6 +176,7 @@ impl Throttle {
                 Err(Refused {
                     error,
                     info: RateLimitInfo::of(&standing, Some(retry_after)),
+                    kind: standing.kind,
                 })
             }
         }
