@@ -55,6 +55,9 @@ pub struct NodeConfig {
     /// Where stages' access log lines go.
     #[serde(default)]
     pub access_log: crate::access_log::AccessLogConfig,
+    /// Span export over OTLP (off unless `otlp_endpoint` is set).
+    #[serde(default)]
+    pub tracing: crate::otlp::TracingConfig,
 }
 
 /// `[private]`: the listener private APIs are served on (keep it on an internal network).
@@ -350,6 +353,9 @@ impl NodeConfig {
         if self.access_log.queue == 0 {
             return Err(invalid("access_log.queue", "must be >= 1"));
         }
+        self.tracing
+            .check()
+            .map_err(|(field, message)| invalid(field, message))?;
         if self.access_log.destination.is_empty() {
             return Err(invalid(
                 "access_log.destination",
@@ -451,6 +457,14 @@ mod tests {
             (
                 "[admin]\ntoken = \"0123456789abcdef\"\n[public.http3]\nenabled = true",
                 "public.http3.enabled: HTTP/3 needs TLS",
+            ),
+            (
+                "[admin]\ntoken = \"0123456789abcdef\"\n[tracing]\notlp_endpoint = \"127.0.0.1:4318\"",
+                "tracing.otlp_endpoint: \"127.0.0.1:4318\" is not an http:// or https:// URL",
+            ),
+            (
+                "[admin]\ntoken = \"0123456789abcdef\"\n[tracing]\nsample_ratio = 2.0",
+                "tracing.sample_ratio: must be between 0 and 1",
             ),
             (
                 "[admin]\ntoken = \"0123456789abcdef\"\n[limits.redis]\nurl = \"http://x:1\"",

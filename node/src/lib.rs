@@ -11,6 +11,7 @@ pub mod control;
 pub mod error;
 pub mod metrics;
 pub mod node;
+pub mod otlp;
 pub mod peer;
 pub mod pipeline;
 pub mod snapshot;

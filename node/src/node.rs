@@ -58,6 +58,8 @@ pub enum StartError {
     Cluster(String),
     #[error("access_log.destination: {0}")]
     AccessLog(std::io::Error),
+    #[error("{0}")]
+    Tracing(#[from] crate::otlp::ExportError),
     #[error("limits.redis: {0}")]
     Redis(#[from] throttle::CallError),
 }
@@ -74,6 +76,8 @@ pub struct Node {
     cluster: Option<Arc<Cluster>>,
     drain: Arc<Drain>,
     reloader: reload::Reloader,
+    /// The OTLP span exporter, when `[tracing] otlp_endpoint` is set.
+    spans: Option<crate::otlp::Exporter>,
 }
 
 impl Node {
@@ -123,6 +127,8 @@ impl Node {
         let cluster_slot = Arc::new(std::sync::OnceLock::new());
         let caches = crate::pipeline::cache::Caches::default();
         let access_log = AccessLog::start(&config.access_log).map_err(StartError::AccessLog)?;
+        let (spans, exporter) =
+            crate::otlp::Spans::start(&config.tracing, &config.node.id, &config.backends)?;
         let gateway = Arc::new(Gateway {
             snapshot: control.snapshot(),
             authorizers: authorize::Registry::new(clients.clone(), &config.node.region),
@@ -143,6 +149,7 @@ impl Node {
             cluster: cluster_slot.clone(),
             forward_secret: crate::pipeline::endpoint::internal::new_secret(),
             access_log: access_log.clone(),
+            spans,
             alt_svc: Default::default(),
         });
         let ready = Arc::new(AtomicBool::new(false));
@@ -260,6 +267,7 @@ impl Node {
             cluster,
             drain,
             reloader,
+            spans: exporter,
         })
     }
 
@@ -310,6 +318,9 @@ impl Node {
         }
         self.upkeep.abort();
         self.limits.stop().await;
+        if let Some(spans) = self.spans {
+            spans.stop().await;
+        }
     }
 }
 

@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod h3;
 pub mod memory;
 pub mod node;
+pub mod otlp;
 pub mod redis;
 
 pub use admin::{AdminClient, doc};

@@ -9,6 +9,7 @@ pub mod cors;
 pub mod endpoint;
 pub mod ids;
 pub mod integrate;
+mod observe;
 pub mod policy;
 pub mod resolve;
 pub mod respond;
@@ -17,7 +18,6 @@ pub mod throttle;
 
 use crate::body::{Body, RequestBody};
 use crate::error::GatewayError;
-use crate::metrics::RouteMetrics;
 use crate::snapshot::Snapshot;
 use arc_swap::ArcSwap;
 use edgeway_shared::ResponseType;
@@ -59,6 +59,8 @@ pub struct Gateway {
     pub caches: cache::Caches,
     /// Where stages' access log lines go.
     pub access_log: crate::access_log::AccessLog,
+    /// Where request spans go (OTLP), when exported.
+    pub spans: crate::otlp::Spans,
     /// `Alt-Svc` for answers on TCP, once the HTTP/3 endpoint is up (never when it is off).
     pub alt_svc: std::sync::OnceLock<http::HeaderValue>,
 }
@@ -69,6 +71,11 @@ struct Outcome {
     api: Option<Arc<edgeway_shared::Api>>,
     route: Option<Arc<crate::snapshot::RouteRuntime>>,
     integration_time: Option<Duration>,
+    integration_started: Option<Instant>,
+    /// The request's trace ids, when spans are exported.
+    trace: Option<crate::otlp::TraceIds>,
+    /// The stage, when spans are exported (its name goes on the span).
+    traced_stage: Option<Arc<crate::snapshot::StageRuntime>>,
     /// Which limit refused the request, if one did.
     refused: Option<throttle::LimitKind>,
     /// How the stage cache took part.
@@ -89,8 +96,11 @@ impl accept::Handler for Gateway {
         let started = Instant::now();
         let version = request.version();
         let request_id = client_request_id(request.headers()).unwrap_or_else(ids::request_id);
-        let asked = Asked::of(&request, conn.peer);
-        let mut outcome = Outcome::default();
+        let asked = observe::Asked::of(&request, conn.peer);
+        let mut outcome = Outcome {
+            trace: self.spans.begin(request.headers()),
+            ..Outcome::default()
+        };
         let mut response = match self.run(request, conn, &mut outcome).await {
             Ok(response) => response,
             Err(error) => {
@@ -112,91 +122,8 @@ impl accept::Handler for Gateway {
         if let Some(cors) = &outcome.cors {
             respond::cors(&mut response, cors);
         }
-        let metrics = outcome
-            .route
-            .as_deref()
-            .map(|r| &r.metrics)
-            .unwrap_or_else(|| RouteMetrics::unrouted());
-        let observed = crate::metrics::Observed {
-            status: response.status().as_u16(),
-            total: started.elapsed(),
-            integration: outcome.integration_time,
-            refused: outcome.refused,
-            cache: outcome.cache,
-        };
-        metrics.record(crate::metrics::Protocol::of(version), &observed);
-        if let Some(stage) = &outcome.logged_stage {
-            let line = access_line(stage, &outcome, &asked, &request_id, &response, started);
-            self.access_log.write(line);
-        }
+        observe::record(self, &outcome, &asked, &request_id, &response, started);
         response
-    }
-}
-
-/// What the client asked, kept for the access log before the request is taken apart.
-struct Asked {
-    method: http::Method,
-    uri: http::Uri,
-    version: http::Version,
-    peer: SocketAddr,
-    at_ms: u64,
-}
-
-impl Asked {
-    fn of<B>(request: &Request<B>, peer: SocketAddr) -> Asked {
-        Asked {
-            method: request.method().clone(),
-            uri: request.uri().clone(),
-            version: request.version(),
-            peer,
-            at_ms: edgeway_shared::version::wall_millis(),
-        }
-    }
-}
-
-fn access_line(
-    stage: &crate::snapshot::StageRuntime,
-    outcome: &Outcome,
-    asked: &Asked,
-    request_id: &str,
-    response: &Response<Body>,
-    started: Instant,
-) -> String {
-    use http_body::Body as _;
-    let protocol = match asked.version {
-        http::Version::HTTP_2 => "HTTP/2.0",
-        http::Version::HTTP_3 => "HTTP/3.0",
-        http::Version::HTTP_10 => "HTTP/1.0",
-        _ => "HTTP/1.1",
-    };
-    let integration_ms = outcome.integration_time.map(|d| d.as_millis() as u64);
-    let error = outcome.error.as_ref();
-    let entry = crate::access_log::Entry {
-        request_id,
-        api_id: Some(&stage.api.id),
-        stage: Some(&stage.name),
-        route_key: outcome.route.as_ref().map(|r| &*r.key),
-        source_ip: outcome.source_ip.unwrap_or(asked.peer.ip()),
-        http_method: asked.method.as_str(),
-        path: asked.uri.path(),
-        protocol,
-        status: response.status().as_u16(),
-        request_time_ms: asked.at_ms,
-        response_latency_ms: started.elapsed().as_millis() as u64,
-        response_length: response.body().size_hint().exact(),
-        integration_latency_ms: integration_ms,
-        integration_status: integration_ms.and(error.is_none().then(|| response.status().as_u16())),
-        error_message: error.map(|(_, m)| m.as_str()),
-        error_type: error.map(|(k, _)| k.as_str()),
-        principal: outcome.principal.as_ref(),
-        client_cert: outcome
-            .principal
-            .as_ref()
-            .and_then(|p| p.client_cert.as_deref()),
-    };
-    match stage.access_log.as_ref().and_then(|l| l.format.as_deref()) {
-        Some(format) => entry.render(format),
-        None => entry.json(),
     }
 }
 
@@ -230,6 +157,9 @@ impl Gateway {
         let logged = resolved.stage.access_log.is_some();
         if logged {
             outcome.logged_stage = Some(resolved.stage.clone());
+        }
+        if outcome.trace.is_some() {
+            outcome.traced_stage = Some(resolved.stage.clone());
         }
 
         let source_ip = policy::source_ip(conn.peer.ip(), &headers, &self.trusted_proxies);
@@ -328,6 +258,7 @@ impl Gateway {
             peer: conn.peer,
             tls: conn.tls,
             clients: &self.clients,
+            trace: outcome.trace,
         };
         let request = MethodRequest {
             method: &parts.method,
@@ -337,6 +268,7 @@ impl Gateway {
         };
         let result = integrate::call(&routed.route.target, request, ctx).await;
         outcome.integration_time = Some(integration_started.elapsed());
+        outcome.integration_started = Some(integration_started);
         fetch.finish(result).await
     }
 }

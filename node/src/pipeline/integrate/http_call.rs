@@ -73,7 +73,10 @@ pub async fn call(
         headers,
         body,
     } = request;
-    let trace = super::trace::TraceContext::from_client(&headers);
+    let trace = match &ctx.trace {
+        Some(ids) => super::trace::TraceContext::for_span(ids, &headers),
+        None => super::trace::TraceContext::from_client(&headers),
+    };
     let (backend_uri, mut backend_headers) = match &target.mapping {
         None => proxy_request(target, uri, headers, &ctx)?,
         Some(mapping) => {

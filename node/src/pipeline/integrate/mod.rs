@@ -6,7 +6,7 @@ pub mod client;
 mod http_call;
 pub mod mapping;
 pub mod template;
-mod trace;
+pub mod trace;
 
 pub use client::Clients;
 
@@ -136,6 +136,8 @@ pub struct CallContext<'a> {
     pub peer: SocketAddr,
     pub tls: bool,
     pub clients: &'a Clients,
+    /// The request's trace ids when spans are exported (else `traceparent` is made here).
+    pub trace: Option<trace::TraceIds>,
 }
 
 pub async fn call(

@@ -1,6 +1,10 @@
 //! W3C trace context (`traceparent`, `tracestate`) on integration requests. The gateway is one
 //! hop of the caller's trace: the trace id and flags go on, with a new parent id for this hop.
 //! A request without a valid `traceparent` starts a new trace.
+//!
+//! When spans are exported (`crate::otlp`), the ids are decided once per request
+//! ([`TraceIds`]) so the gateway's span, its integration span and the backend's `traceparent`
+//! agree: the backend's parent is the integration span.
 
 use crate::pipeline::ids::hex;
 use http::{HeaderMap, HeaderValue};
@@ -23,7 +27,7 @@ impl TraceContext {
         // `00-{trace id: 32}-{parent id: 16}-{flags: 2}`, built in place.
         let mut value = *b"00-00000000000000000000000000000000-0000000000000000-01";
         match parent {
-            Some((trace_id, flags)) => {
+            Some((trace_id, _, flags)) => {
                 value[3..35].copy_from_slice(trace_id.as_bytes());
                 value[53..55].copy_from_slice(flags.as_bytes());
             }
@@ -37,6 +41,19 @@ impl TraceContext {
         }
     }
 
+    /// The context for an integration request whose ids were decided at the start (spans are
+    /// exported): the backend's parent is the integration span.
+    pub fn for_span(ids: &TraceIds, headers: &HeaderMap) -> TraceContext {
+        let mut value = *b"00-00000000000000000000000000000000-0000000000000000-00";
+        value[3..35].copy_from_slice(&hex::<32>(ids.trace_id));
+        value[36..52].copy_from_slice(&hex::<16>(u128::from(ids.integration_span)));
+        value[53..55].copy_from_slice(&hex::<2>(u128::from(ids.flags)));
+        TraceContext {
+            traceparent: HeaderValue::from_bytes(&value).expect("hex digits and dashes"),
+            tracestate: ids.remote_parent.and(headers.get(TRACESTATE).cloned()),
+        }
+    }
+
     /// Sets the headers on the integration request (replacing whatever the client sent).
     pub fn apply(self, backend: &mut HeaderMap) {
         backend.insert(TRACEPARENT, self.traceparent);
@@ -47,9 +64,56 @@ impl TraceContext {
     }
 }
 
-/// `version-traceid-parentid-flags`: trace id and flags, if the header is valid version 00
-/// (or a later version, read as 00 demands) with non-zero ids.
-fn parse(value: &str) -> Option<(&str, &str)> {
+/// The ids of one request's trace when spans are exported: the caller's trace (or a new one),
+/// the gateway's span, the integration's span, and whether the trace is sampled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceIds {
+    pub trace_id: u128,
+    /// The caller's span (`traceparent` parent id), when it sent a valid `traceparent`.
+    pub remote_parent: Option<u64>,
+    /// W3C trace flags passed on (bit 0: sampled).
+    pub flags: u8,
+    pub sampled: bool,
+    pub server_span: u64,
+    pub integration_span: u64,
+}
+
+impl TraceIds {
+    /// Continues the caller's trace (its sampled flag decides), or starts one whose sampling
+    /// `sample` decides from the new trace id.
+    pub fn from_client(headers: &HeaderMap, sample: impl FnOnce(u128) -> bool) -> TraceIds {
+        let parent = headers
+            .get(TRACEPARENT)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse)
+            .and_then(|(trace, parent, flags)| {
+                Some((
+                    u128::from_str_radix(trace, 16).ok()?,
+                    u64::from_str_radix(parent, 16).ok()?,
+                    u8::from_str_radix(flags, 16).ok()?,
+                ))
+            });
+        let (trace_id, remote_parent, flags) = match parent {
+            Some((trace, parent, flags)) => (trace, Some(parent), flags),
+            None => {
+                let trace = rand::random::<u128>() | 1;
+                (trace, None, u8::from(sample(trace)))
+            }
+        };
+        TraceIds {
+            trace_id,
+            remote_parent,
+            flags,
+            sampled: flags & 1 == 1,
+            server_span: rand::random::<u64>() | 1,
+            integration_span: rand::random::<u64>() | 1,
+        }
+    }
+}
+
+/// `version-traceid-parentid-flags`: trace id, parent id and flags, if the header is valid
+/// version 00 (or a later version, read as 00 demands) with non-zero ids.
+fn parse(value: &str) -> Option<(&str, &str, &str)> {
     let mut parts = value.trim().split('-');
     let version = parts.next()?;
     let (trace_id, parent_id, flags) = (parts.next()?, parts.next()?, parts.next()?);
@@ -66,7 +130,7 @@ fn parse(value: &str) -> Option<(&str, &str)> {
         && is_hex(flags, 2)
         && trace_id.bytes().any(|b| b != b'0')
         && parent_id.bytes().any(|b| b != b'0');
-    valid.then_some((trace_id, flags))
+    valid.then_some((trace_id, parent_id, flags))
 }
 
 #[cfg(test)]
@@ -94,6 +158,44 @@ mod tests {
             Some("4bf92f3577b34da6a3ce929d0e0e4736")
         );
         assert_eq!(backend[TRACESTATE], "vendor=x");
+    }
+
+    #[test]
+    fn exported_spans_continue_the_callers_trace_and_parent_the_backend() {
+        let mut client = HeaderMap::new();
+        client.insert(TRACEPARENT, CALLER.parse().unwrap());
+        client.insert(TRACESTATE, "vendor=x".parse().unwrap());
+        let ids = TraceIds::from_client(&client, |_| panic!("the caller decided"));
+        assert_eq!(ids.trace_id, 0x4bf92f3577b34da6a3ce929d0e0e4736);
+        assert_eq!(ids.remote_parent, Some(0x00f067aa0ba902b7));
+        assert!(ids.sampled);
+        let mut backend = HeaderMap::new();
+        TraceContext::for_span(&ids, &client).apply(&mut backend);
+        let sent = backend[TRACEPARENT].to_str().unwrap();
+        let expected = format!(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-{:016x}-01",
+            ids.integration_span
+        );
+        assert_eq!(sent, expected);
+        assert_eq!(backend[TRACESTATE], "vendor=x");
+
+        client.insert(
+            TRACEPARENT,
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
+                .parse()
+                .unwrap(),
+        );
+        assert!(!TraceIds::from_client(&client, |_| true).sampled);
+
+        // A new trace: the sampler decides, and the flags say what it decided.
+        let fresh = TraceIds::from_client(&HeaderMap::new(), |_| false);
+        assert_eq!(
+            (fresh.remote_parent, fresh.flags, fresh.sampled),
+            (None, 0, false)
+        );
+        let mut backend = HeaderMap::new();
+        TraceContext::for_span(&fresh, &HeaderMap::new()).apply(&mut backend);
+        assert!(backend[TRACEPARENT].to_str().unwrap().ends_with("-00"));
     }
 
     #[test]
