@@ -135,8 +135,9 @@ stop_nodes() {
 }
 
 script_calls() {
-    redis-cli -p "$REDIS_PORT" info commandstats |
-        awk -F'[:=,]' '/^cmdstat_(evalsha|eval|script)\>/ {n += $3} END {print n + 0}'
+    # (`tr`: INFO lines end in CR; no `\>` in the pattern: Debian's awk is mawk.)
+    redis-cli -p "$REDIS_PORT" info commandstats | tr -d '\r' |
+        awk -F'[:=,]' '/^cmdstat_(evalsha|eval|script):/ {n += $3} END {print n + 0}'
 }
 
 # One scenario: keyed + open load in parallel, then the quota run.

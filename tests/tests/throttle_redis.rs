@@ -83,13 +83,34 @@ async fn the_lease_script_grants_shrinks_near_empty_and_takes_tokens_back() {
     let key = store.bucket_key(&STAGE).unwrap();
     // One token per 1000 s: nothing refills while the test runs.
     let slow = throttle(0.001, 10);
-    let mut grants = Vec::new();
+    let (mut grants, mut told_to_wait) = (Vec::new(), Vec::new());
     for _ in 0..6 {
         let g = store.lease_bucket(&key, &slow, 3, 0).await.unwrap();
         grants.push((g.granted, g.left));
+        told_to_wait.push(g.wait_us > 0);
     }
     // The full 3 while twice that is left, then half of what is left, one at a time, none.
     assert_eq!(grants, [(3, 7), (3, 4), (2, 2), (1, 1), (1, 0), (0, 0)]);
+    // This bucket would take far longer than a lease lasts to refill, so its last tokens go
+    // out on demand: a wait is imposed only once it is empty.
+    assert_eq!(told_to_wait, [false, false, false, false, true, true]);
+    // A bucket that refills within a lease's lifetime: a grant short of the want says when to
+    // come back (the node does not ask again at once for half of what is left: under sustained
+    // overload that cost a Redis call per halving).
+    let busy = throttle(100.0, 10);
+    let key_busy = store
+        .bucket_key(&Scope::Stage {
+            api: "shop",
+            stage: "busy",
+        })
+        .unwrap();
+    let short = store.lease_bucket(&key_busy, &busy, 8, 0).await.unwrap();
+    assert_eq!((short.granted, short.left), (5, 5));
+    assert!(
+        (40_000..=50_000).contains(&short.wait_us),
+        "5 more tokens at 100/s: {}",
+        short.wait_us
+    );
     let empty = store.lease_bucket(&key, &slow, 3, 0).await.unwrap();
     assert!(
         (5_900_000_000..=6_000_000_000).contains(&empty.wait_us),

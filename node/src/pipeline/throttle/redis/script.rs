@@ -22,9 +22,12 @@ end";
 /// the bucket would be full again, so idle buckets cost nothing.
 ///
 /// ARGV: rate (tokens/s), burst, tokens wanted, tokens given back (unused ones of an expired
-/// lease). Returns `{granted, whole tokens left, wait}`: when the bucket is left empty, the
-/// microseconds until it holds 2 × wanted again (nodes do not ask before; so a bucket under
-/// more load than its rate costs one call per lease, not one per request), else 0.
+/// lease), the longest wait to impose while tokens are left (µs). Returns `{granted, whole
+/// tokens left, wait}`: when the bucket is left empty or the grant is short of the want, the
+/// microseconds until it holds 2 × wanted again (the node spends what it got and does not ask
+/// before; so a bucket under more load than its rate costs about one call per lease, not one
+/// per request nor one per halving of what is left), else 0. A slow bucket whose refill would
+/// take longer than that longest wait hands its last tokens out on demand instead.
 ///
 /// Why the cluster never admits more than `burst + rate × elapsed`: every token a node admits
 /// was granted here first, grants take tokens out, refill adds `rate × elapsed` and is capped
@@ -42,6 +45,7 @@ local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local want = tonumber(ARGV[3])
 local back = tonumber(ARGV[4])
+local max_wait = tonumber(ARGV[5])
 local s = redis.call('HMGET', KEYS[1], 'tk', 'ts')
 local tokens = tonumber(s[1])
 local ts = tonumber(s[2])
@@ -58,8 +62,11 @@ local avail = math.floor(tokens)
 {SHRINK}
 tokens = tokens - grant
 local wait = 0
-if tokens < 1 then
+if grant < want or tokens < 1 then
   wait = math.max(0, math.ceil((math.min(2 * want, burst) - tokens) * 1000000 / rate))
+  if tokens >= 1 and wait > max_wait then
+    wait = 0
+  end
 end
 redis.call('HSET', KEYS[1], 'tk', string.format('%.6f', tokens), 'ts', string.format('%.0f', ts))
 redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) * 1000 / rate) + 1000)

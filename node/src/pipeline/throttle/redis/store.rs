@@ -14,7 +14,8 @@ pub struct BucketGrant {
     pub granted: u64,
     /// Whole tokens left in Redis after the grant.
     pub left: u64,
-    /// Microseconds until Redis holds twice the tokens asked for (0 if all were granted).
+    /// Microseconds until Redis holds twice the tokens asked for, when the grant was short or
+    /// left the bucket empty (else 0): the node does not ask again before.
     pub wait_us: u64,
 }
 
@@ -30,6 +31,8 @@ pub struct QuotaGrant {
 pub struct Store {
     client: Client,
     prefix: String,
+    /// The longest a short grant makes a node wait while tokens are left: a lease's lifetime.
+    max_wait_us: u64,
 }
 
 impl Store {
@@ -37,6 +40,7 @@ impl Store {
         Ok(Store {
             client: Client::new(settings)?,
             prefix: settings.key_prefix.clone(),
+            max_wait_us: settings.lease_ttl_ms.saturating_mul(1_000),
         })
     }
 
@@ -62,7 +66,8 @@ impl Store {
             .arg(settings.rate_limit)
             .arg(u64::from(settings.burst_limit.max(1)))
             .arg(want)
-            .arg(back);
+            .arg(back)
+            .arg(self.max_wait_us);
         let (granted, left, wait_us) = self.client.run::<(u64, u64, u64)>(&call).await?;
         Ok(BucketGrant {
             granted,
