@@ -15,26 +15,35 @@ impl Syncer {
             .stale()
     }
 
-    /// `complete`: a full round in which every live peer (at least one) answered.
-    pub(super) async fn after_round(&self, complete: bool, listings: Vec<Listing>) {
+    /// `full`: a round that asked every live peer; `complete`: one in which every live peer
+    /// (at least one) answered. Watermarks are published and tombstones collected only after
+    /// full rounds: a gossiped change makes every peer run a round, so doing it after every
+    /// round would feed a storm of rounds while a write spreads.
+    pub(super) async fn after_round(&self, full: bool, complete: bool, listings: Vec<Listing>) {
         if complete {
             (self.rounds).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         if complete && self.is_stale() {
             self.settle_now(listings).await;
         }
-        let stale = {
+        let (save, stale) = {
             let mut settle = self.settle.lock().unwrap_or_else(|e| e.into_inner());
-            settle.after_round(complete);
-            settle.stale()
+            (settle.after_round(complete), settle.stale())
         };
+        if let Some(save) = save {
+            save.run().await;
+        }
         let settled = if stale { gossip::NO } else { gossip::YES };
+        let mut chitchat = self.chitchat.lock().await;
+        chitchat.self_node_state().set(gossip::SETTLED, settled);
+        if !full {
+            return;
+        }
         let (members, me) = {
-            let mut chitchat = self.chitchat.lock().await;
-            chitchat.self_node_state().set(gossip::SETTLED, settled);
             let me = chitchat.self_chitchat_id().node_id.to_string();
             (latest_generations(chitchat.node_states()), me)
         };
+        drop(chitchat);
         let watermark = {
             let mut receipts = self.receipts.lock().unwrap_or_else(|e| e.into_inner());
             receipts.watermark(&me, &members)
@@ -58,11 +67,13 @@ impl Syncer {
             return;
         };
         // The floor is saved before the tombstones go, so it never understates a collection.
-        let floor = {
+        let (save, floor) = {
             let mut settle = self.settle.lock().unwrap_or_else(|e| e.into_inner());
-            settle.raise_gc_floor(stamp(&newest));
-            settle.gc_floor()
+            (settle.raise_gc_floor(stamp(&newest)), settle.gc_floor())
         };
+        if let Some(save) = save {
+            save.run().await;
+        }
         if let Some(floor) = floor {
             let mut chitchat = self.chitchat.lock().await;
             chitchat
@@ -98,9 +109,11 @@ impl Syncer {
             }
         }
         tracing::info!("settled: took peers' state after being away");
-        self.settle
+        let save = self
+            .settle
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .settled();
+        save.run().await;
     }
 }

@@ -27,6 +27,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 const FILE: &str = "cluster-state.json";
+/// The time of the last complete round is saved at most this often.
+const SAVE_EVERY: Duration = Duration::from_secs(5);
 
 /// What a node remembers about its place in the cluster across restarts.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -45,7 +47,6 @@ pub(super) struct Settle {
     stale_after: Duration,
     fresh_at: Instant,
     stale: bool,
-    saved_at: Option<Instant>,
 }
 
 /// One peer's answer in a round, for settling: the keys it listed and its gossiped GC floor.
@@ -80,7 +81,6 @@ impl Settle {
             stale_after,
             fresh_at: Instant::now(),
             stale,
-            saved_at: None,
         }
     }
 
@@ -92,31 +92,33 @@ impl Settle {
         self.saved.gc_floor.as_deref().and_then(decode_stamp)
     }
 
-    /// Raises the GC floor after a collection; durable before the collection is.
-    pub fn raise_gc_floor(&mut self, collected: Stamp) {
+    /// Raises the GC floor before a collection; the returned save must be done before the
+    /// collection is, so the floor never understates what was collected.
+    pub fn raise_gc_floor(&mut self, collected: Stamp) -> Option<Save> {
         if self.gc_floor().is_some_and(|held| held >= collected) {
-            return;
+            return None;
         }
         self.saved.gc_floor = Some(encode_stamp(collected));
-        self.save();
+        Some(self.save())
     }
 
     /// After a round: `complete` when every live peer answered and there was one.
-    pub fn after_round(&mut self, complete: bool) {
+    pub fn after_round(&mut self, complete: bool) -> Option<Save> {
         if complete && !self.stale {
             self.fresh_at = Instant::now();
-            // Saved at most once a second: an older time on disk only errs towards stale.
-            if self
-                .saved_at
-                .is_none_or(|at| at.elapsed() >= Duration::from_secs(1))
-            {
-                self.saved.fresh_at_ms = Some(edgeway_shared::version::wall_millis());
-                self.save();
+            // Saved at most every few seconds: an older time on disk only errs towards stale.
+            let now = edgeway_shared::version::wall_millis();
+            let due = (self.saved.fresh_at_ms)
+                .is_none_or(|at| now.saturating_sub(at) >= SAVE_EVERY.as_millis() as u64);
+            if due {
+                self.saved.fresh_at_ms = Some(now);
+                return Some(self.save());
             }
         } else if !self.stale && self.fresh_at.elapsed() > self.stale_after {
             tracing::warn!("no complete sync round for half the dead-node grace; now stale");
             self.stale = true;
         }
+        None
     }
 
     /// What a stale node drops: records older than the returned floor whose keys are not in the
@@ -131,27 +133,45 @@ impl Settle {
     }
 
     /// The node has taken its peers' state.
-    pub fn settled(&mut self) {
+    pub fn settled(&mut self) -> Save {
         self.stale = false;
         self.fresh_at = Instant::now();
         self.saved.fresh_at_ms = Some(edgeway_shared::version::wall_millis());
-        self.save();
+        self.save()
     }
 
+    fn save(&self) -> Save {
+        Save {
+            path: self.path.clone(),
+            bytes: serde_json::to_vec(&self.saved).unwrap_or_default(),
+        }
+    }
+}
+
+/// A write of the saved state, done off the async threads (it fsyncs).
+#[must_use]
+pub(super) struct Save {
+    path: PathBuf,
+    bytes: Vec<u8>,
+}
+
+impl Save {
     /// Written to a temporary file, fsynced and renamed, so it is whole or absent.
-    fn save(&mut self) {
-        self.saved_at = Some(Instant::now());
+    pub fn write(self) {
         let temp = self.path.with_extension("json.tmp");
-        let bytes = serde_json::to_vec(&self.saved).unwrap_or_default();
         let write = || -> std::io::Result<()> {
             let mut file = std::fs::File::create(&temp)?;
-            std::io::Write::write_all(&mut file, &bytes)?;
+            std::io::Write::write_all(&mut file, &self.bytes)?;
             file.sync_all()?;
             std::fs::rename(&temp, &self.path)
         };
         if let Err(e) = write() {
             tracing::warn!(error = %e, path = %self.path.display(), "cannot save cluster state");
         }
+    }
+
+    pub async fn run(self) {
+        let _ = tokio::task::spawn_blocking(move || self.write()).await;
     }
 }
 
@@ -177,16 +197,19 @@ mod tests {
         let mut settle = Settle::open(dir.path(), GRACE);
         assert!(!settle.stale(), "a node with no history starts fresh");
         tokio::time::advance(GRACE / 4).await;
-        settle.after_round(true);
+        settle
+            .after_round(true)
+            .expect("a first complete round is saved")
+            .write();
         tokio::time::advance(GRACE / 4 + Duration::from_secs(1)).await;
-        settle.after_round(false);
+        assert!(settle.after_round(false).is_none());
         assert!(!settle.stale(), "the last complete round is recent enough");
         tokio::time::advance(GRACE / 4).await;
-        settle.after_round(false);
+        assert!(settle.after_round(false).is_none());
         assert!(settle.stale());
-        settle.after_round(true);
+        assert!(settle.after_round(true).is_none());
         assert!(settle.stale(), "only settling makes it fresh again");
-        settle.settled();
+        settle.settled().write();
         assert!(!settle.stale());
     }
 
@@ -194,9 +217,15 @@ mod tests {
     fn a_restart_long_after_the_last_complete_round_starts_stale_and_keeps_the_floor() {
         let dir = tempfile::tempdir().unwrap();
         let mut settle = Settle::open(dir.path(), GRACE);
-        settle.raise_gc_floor((500, 1));
-        settle.raise_gc_floor((400, 0));
-        settle.after_round(true);
+        settle
+            .raise_gc_floor((500, 1))
+            .expect("a higher floor")
+            .write();
+        assert!(settle.raise_gc_floor((400, 0)).is_none());
+        settle
+            .after_round(true)
+            .expect("a first complete round is saved")
+            .write();
         assert_eq!(Settle::open(dir.path(), GRACE).gc_floor(), Some((500, 1)));
         assert!(!Settle::open(dir.path(), GRACE).stale());
         // Saved a whole grace ago.

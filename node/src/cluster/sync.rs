@@ -108,8 +108,12 @@ impl Syncer {
             let full = everyone || not_caught_up || stale;
             let some_peer = !peers.is_empty();
             let round = self.round(peers, full, stale).await;
-            self.after_round(full && some_peer && round.all_answered, round.listings)
-                .await;
+            self.after_round(
+                full,
+                full && some_peer && round.all_answered,
+                round.listings,
+            )
+            .await;
             if not_caught_up && self.maybe_caught_up(catch_up.verdict(round.all_answered)) {
                 self.chitchat
                     .lock()

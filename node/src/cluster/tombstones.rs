@@ -4,7 +4,8 @@
 //! dead-node grace (`cluster.dead_grace_secs`), in its latest generation; the *fingerprint* of
 //! the membership hashes their ids and generations.
 //! - A manifest carries `as_of`, a tick of the serving node's clock taken under its store's
-//!   writer lock, so every record that arrived there with an earlier tick is in the manifest.
+//!   state lock (as arrival stamps are), so every record that arrived there with an earlier
+//!   tick is in the manifest.
 //! - After a full sync with a peer (manifest pulled, every newer record fetched and applied),
 //!   a node keeps a *receipt*: that peer generation's `as_of`.
 //! - A node's *watermark* is the lowest receipt over all other members; it exists only when it

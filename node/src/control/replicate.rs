@@ -13,7 +13,7 @@ pub const FETCH_BATCH: usize = 2_000;
 impl Control {
     /// Every key this node holds with its version, tombstones included, stamped.
     pub async fn manifest(&self) -> Manifest {
-        let (as_of, view) = self.store.manifest().await;
+        let (as_of, view) = self.store.manifest();
         let entries = (view.iter())
             .map(|(k, r)| (k.clone(), r.version.clone()))
             .collect();

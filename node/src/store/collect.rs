@@ -128,7 +128,7 @@ mod tests {
         let store = Store::open(dir.path(), "n1").unwrap();
         store.commit(vec![Change::Put(api("kept"))]).await.unwrap();
         put_then_delete(&store, "old").await;
-        let (as_of, _) = store.manifest().await;
+        let (as_of, _) = store.manifest();
         put_then_delete(&store, "new").await;
         assert_eq!(store.tombstones(), 2);
 
@@ -156,7 +156,7 @@ mod tests {
             .into_iter()
             .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
             .collect();
-        let (as_of, _) = store.manifest().await;
+        let (as_of, _) = store.manifest();
         assert_eq!(store.collect(&as_of).await.unwrap().len(), 1);
         drop(store);
         // As if the process died after the state file's rename but before the old batches
@@ -179,7 +179,7 @@ mod tests {
         for id in ["stale", "listed"] {
             store.commit(vec![Change::Put(api(id))]).await.unwrap();
         }
-        let (floor, _) = store.manifest().await;
+        let (floor, _) = store.manifest();
         store
             .commit(vec![Change::Put(api("recent"))])
             .await

@@ -2,7 +2,7 @@
 //! readable as an immutable view for building snapshots.
 //!
 //! Each tombstone also carries a local arrival stamp: a tick of this node's clock taken, under
-//! the writer lock, when the tombstone was applied (or when the store was opened, for those
+//! the state lock, when the tombstone was applied (or when the store was opened, for those
 //! read from disk). A manifest is stamped the same way (`Store::manifest`), so a peer that
 //! pulled a manifest stamped after a tombstone's arrival is known to hold that delete. That is
 //! what lets the cluster collect tombstones safely (see `cluster::tombstones`).
@@ -126,9 +126,10 @@ impl Store {
     /// Merges records already on disk into the state, then compacts when batches pile up.
     /// Callers hold `writer`.
     async fn apply(&self, batch: &[Record]) {
-        let arrived = self.clock.tick();
         let merged = {
             let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            // Ticked under the state lock, as manifests are: see `Store::manifest`.
+            let arrived = self.clock.tick();
             let mut next = State::clone(&guard);
             for record in batch {
                 merge(&mut next, record.clone());
@@ -188,11 +189,12 @@ impl Store {
     }
 
     /// The state for a peer's manifest, with a stamp from this node's clock: every record that
-    /// arrived with an earlier stamp is in it (both are taken under the writer lock), and every
-    /// record this node writes later carries a later version.
-    pub async fn manifest(&self) -> (Version, Arc<State>) {
-        let _writer = self.writer.lock().await;
-        (self.clock.tick(), self.view())
+    /// arrived with an earlier stamp is in it. Arrival stamps and this one are both ticked while
+    /// holding the state lock, so the order of the ticks is the order in which the states were
+    /// swapped in (and a manifest never waits for a write's fsync).
+    pub fn manifest(&self) -> (Version, Arc<State>) {
+        let guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        (self.clock.tick(), guard.clone())
     }
 
     /// Moves this node's clock past a version seen elsewhere (a peer's gossip).
