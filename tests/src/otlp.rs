@@ -1,6 +1,7 @@
 //! A test OpenTelemetry collector: a small hyper server on 127.0.0.1:0 that takes OTLP/HTTP
 //! protobuf on `POST /v1/traces` and keeps every span it decodes.
 
+use crate::certs::Leaf;
 use crate::client::{Body, full};
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
@@ -18,6 +19,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 
 pub use opentelemetry_proto::tonic::trace::v1::Span;
 
@@ -49,22 +51,40 @@ impl Received {
 
 pub struct Collector {
     pub addr: SocketAddr,
+    scheme: &'static str,
     spans: watch::Sender<Vec<Received>>,
     task: JoinHandle<()>,
 }
 
 impl Collector {
+    /// Cleartext OTLP/HTTP.
     pub async fn start() -> Collector {
+        Collector::spawn(None).await
+    }
+
+    /// OTLP/HTTP over TLS with `leaf`'s certificate (h2 and http/1.1 by ALPN).
+    pub async fn tls(leaf: &Leaf) -> Collector {
+        let acceptor = TlsAcceptor::from(leaf.server_config(&[b"h2", b"http/1.1"]));
+        Collector::spawn(Some(acceptor)).await
+    }
+
+    async fn spawn(tls: Option<TlsAcceptor>) -> Collector {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("address");
         let spans = watch::Sender::new(Vec::new());
-        let task = tokio::spawn(accept_loop(listener, Arc::new(spans.clone())));
-        Collector { addr, spans, task }
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let task = tokio::spawn(accept_loop(listener, tls, Arc::new(spans.clone())));
+        Collector {
+            addr,
+            scheme,
+            spans,
+            task,
+        }
     }
 
     /// The base URL, as `[tracing] otlp_endpoint` takes it.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Waits (up to 10 s) until a received span satisfies `wanted`, and returns it.
@@ -93,7 +113,11 @@ impl Drop for Collector {
     }
 }
 
-async fn accept_loop(listener: TcpListener, spans: Arc<watch::Sender<Vec<Received>>>) {
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    spans: Arc<watch::Sender<Vec<Received>>>,
+) {
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
             continue;
@@ -103,10 +127,20 @@ async fn accept_loop(listener: TcpListener, spans: Arc<watch::Sender<Vec<Receive
             let spans = spans.clone();
             async move { Ok::<_, Infallible>(handle(&spans, request).await) }
         });
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let _ = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tcp), service)
-                .await;
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let _ = match tls {
+                None => builder.serve_connection(TokioIo::new(tcp), service).await,
+                Some(acceptor) => match acceptor.accept(tcp).await {
+                    Ok(stream) => {
+                        builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await
+                    }
+                    Err(_) => return,
+                },
+            };
         });
     }
 }

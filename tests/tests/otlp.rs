@@ -1,10 +1,13 @@
 //! OTLP span export: a request through the gateway reaches a test collector as a server span
 //! and an integration span, in the trace the backend saw in `traceparent`; a collector that is
-//! down or stalled neither fails nor holds up requests.
+//! down or stalled neither fails nor holds up requests; an https collector is trusted through
+//! `backends.ca_file`.
 
 use edgeway_tests::client::{Proto, empty};
 use edgeway_tests::otlp::{Collector, Received};
-use edgeway_tests::{Backend, TestNode, api_host, closed_port, doc, get, metric_value, request};
+use edgeway_tests::{
+    Backend, TestCa, TestNode, api_host, closed_port, doc, get, metric_value, request,
+};
 use http::Method;
 use std::net::SocketAddr;
 
@@ -158,6 +161,45 @@ async fn unsampled_callers_and_a_zero_ratio_export_nothing_but_the_backend_still
         .collect();
     assert_eq!(servers.len(), 1, "{servers:?}");
     node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_collector_is_trusted_through_backends_ca_file() {
+    let ca = TestCa::new("collector CA");
+    let collector = Collector::tls(&ca.leaf(&["localhost", "127.0.0.1"])).await;
+    assert!(collector.endpoint().starts_with("https://"));
+    let backend = Backend::start("be").await;
+
+    let trusting = TestNode::start_with(|config, dir| {
+        config.tracing.otlp_endpoint = Some(collector.endpoint());
+        config.tracing.batch_delay_ms = 20;
+        config.backends.ca_file = Some(ca.write_pem(dir));
+    })
+    .await;
+    echo_api(&trusting, "secure", &backend).await;
+    let reply = trusting.get_api("secure", "/echo/1").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let request_id = reply.header("x-request-id").unwrap().to_string();
+    collector
+        .wait_for("the server span, over TLS", |s| {
+            s.span.kind == 2 && s.attribute("edgeway.request_id").as_deref() == Some(&request_id)
+        })
+        .await;
+    trusting.shutdown().await;
+
+    // A node that does not trust the collector's CA exports nothing and counts the failures.
+    let before = collector.received().len();
+    let untrusting = traced_node(collector.endpoint(), 1024).await;
+    echo_api(&untrusting, "untrusted", &backend).await;
+    let (failures_before, _) = export_counts(&untrusting).await;
+    assert_eq!(untrusting.get_api("untrusted", "/echo/2").await.status, 200);
+    wait_until(&untrusting, |(failures, _)| failures > failures_before).await;
+    assert_eq!(
+        collector.received().len(),
+        before,
+        "no span crossed an untrusted TLS link"
+    );
+    untrusting.shutdown().await;
 }
 
 /// Exported spans and failed exports so far (process-wide counters: compared before/after).
