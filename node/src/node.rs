@@ -22,6 +22,7 @@ use crate::pipeline::integrate::{Clients, client::ClientError};
 use crate::pipeline::{Gateway, accept, authorize, throttle};
 use crate::store::{DiskError, Store};
 use crate::tls::{self, TlsError};
+use crate::workers::BindError;
 use edgeway_shared::ObjectKind;
 use edgeway_shared::admin::ApiDocument;
 use std::net::SocketAddr;
@@ -169,41 +170,46 @@ impl Node {
         let (shutdown, stop) = watch::channel(false);
         let traffic_stop = drain.traffic_stop();
         let listen = config.public.listen;
+        let quic = match config.public.http3.enabled {
+            true => {
+                let quic_tls = tls::quic_server_config(control.snapshot(), default_cert.clone());
+                Some(accept::quic::QuicConfig::new(
+                    quic_tls,
+                    &config.public.http3,
+                )?)
+            }
+            false => None,
+        };
         let (public_addr, public) = crate::workers::start(
             listen,
             workers,
             gateway.clone(),
             tls.clone(),
+            quic,
             live_limits.clone(),
             traffic_stop.clone(),
         )
-        .map_err(|source| StartError::Bind {
-            what: "public",
-            addr: listen,
-            source,
+        .map_err(|e| match e {
+            BindError::Tcp { addr, source } => StartError::Bind {
+                what: "public",
+                addr,
+                source,
+            },
+            BindError::Udp { addr, source } => {
+                accept::quic::QuicError::Bind { addr, source }.into()
+            }
         })?;
         drain.add(tokio::spawn(public.join())).await;
-        if config.public.http3.enabled {
-            let quic_tls = tls::quic_server_config(control.snapshot(), default_cert.clone());
-            let endpoint = accept::quic::bind(public_addr, quic_tls, &config.public.http3)?;
-            let h3 = &config.public.http3;
-            if h3.advertise {
-                let alt_svc = format!(
-                    "h3=\":{}\"; ma={}",
-                    public_addr.port(),
-                    h3.alt_svc_max_age_seconds
-                );
-                let _ = gateway
-                    .alt_svc
-                    .set(alt_svc.parse().expect("digits and quotes"));
-            }
-            let served = accept::quic::serve(
-                endpoint,
-                gateway.clone(),
-                live_limits.clone(),
-                traffic_stop.clone(),
+        let h3 = &config.public.http3;
+        if h3.enabled && h3.advertise {
+            let alt_svc = format!(
+                "h3=\":{}\"; ma={}",
+                public_addr.port(),
+                h3.alt_svc_max_age_seconds
             );
-            drain.add(tokio::spawn(served)).await;
+            let _ = gateway
+                .alt_svc
+                .set(alt_svc.parse().expect("digits and quotes"));
         }
         let on = Listeners {
             limits: &live_limits,

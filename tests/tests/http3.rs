@@ -252,3 +252,38 @@ async fn an_mtls_domain_answers_421_over_http3_and_a_plain_domain_is_served() {
         "only the plain domain reached the backend"
     );
 }
+
+/// Each public worker runs its own QUIC endpoint on a `SO_REUSEPORT` UDP socket; the kernel
+/// spreads clients over them by address. Clients on many ports must all be served, whichever
+/// worker's socket their packets land on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_on_many_ports_are_served_by_every_workers_endpoint() {
+    let ca = TestCa::new("edgeway h3 workers CA");
+    let leaf = ca.leaf(&["localhost"]);
+    let node = TestNode::start_with(|config, dir| {
+        let (cert, key) = leaf.write(dir, "default");
+        config.public.tls = Some(edgeway::config::TlsFiles { cert, key });
+        config.public.http3.enabled = true;
+        config.public.workers = Some(3);
+    })
+    .await;
+    node.admin
+        .apply(&doc::http(
+            "spread",
+            vec![doc::mock("ok", 200, "{\"ok\": true}")],
+            vec![doc::route("GET", "/ok", "ok")],
+        ))
+        .await;
+    let host = api_host("spread");
+    for client in 0..12 {
+        let served = async {
+            let connected = H3Conn::connect(node.public_addr(), "localhost", ca.roots()).await;
+            let mut conn = connected.expect("an HTTP/3 connection from a new client port");
+            conn.get(&host, "/ok").await
+        };
+        let reply = tokio::time::timeout(std::time::Duration::from_secs(10), served)
+            .await
+            .unwrap_or_else(|_| panic!("client {client}: no answer over HTTP/3 within 10 s"));
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    }
+}

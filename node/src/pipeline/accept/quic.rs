@@ -1,6 +1,7 @@
-//! Phase 1 for HTTP/3: a QUIC endpoint (quinn) on the public listener's port number over UDP,
-//! with the same certificates chosen by SNI and ALPN `h3`. Each request stream becomes a
-//! `Request` with a streaming body and goes to the same handler as HTTP/1.1 and HTTP/2.
+//! Phase 1 for HTTP/3: QUIC endpoints (quinn) on the public listener's port number over UDP,
+//! with the same certificates chosen by SNI and ALPN `h3`. Each public worker runs its own
+//! endpoint (see `workers.rs`). Each request stream becomes a `Request` with a streaming body and
+//! goes to the same handler as HTTP/1.1 and HTTP/2.
 //!
 //! 0-RTT is not offered: early data can be replayed, and the gateway cannot tell which
 //! integrations tolerate that. Domains that require client certificates (mTLS) are not
@@ -33,16 +34,34 @@ pub enum QuicError {
     },
 }
 
-/// Binds the QUIC endpoint. `tls` must allow TLS 1.3 and offer ALPN `h3`.
-pub fn bind(
-    addr: SocketAddr,
-    tls: Arc<rustls::ServerConfig>,
-    settings: &Http3Settings,
-) -> Result<quinn::Endpoint, QuicError> {
-    let crypto = QuicServerConfig::try_from(tls).map_err(|e| QuicError::Tls(e.to_string()))?;
-    let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    config.transport_config(Arc::new(transport(settings)?));
-    quinn::Endpoint::server(config, addr).map_err(|source| QuicError::Bind { addr, source })
+/// What every worker's QUIC endpoint is built from. One endpoint config for all of them: they
+/// share the stateless-reset key, so a packet a worker cannot place (a client whose address
+/// changed hashes to another worker's socket) gets a reset the client accepts, and it
+/// reconnects at once instead of waiting for the idle timeout.
+#[derive(Clone)]
+pub struct QuicConfig {
+    pub server: quinn::ServerConfig,
+    pub endpoint: quinn::EndpointConfig,
+}
+
+impl QuicConfig {
+    /// `tls` must allow TLS 1.3 and offer ALPN `h3`.
+    pub fn new(
+        tls: Arc<rustls::ServerConfig>,
+        settings: &Http3Settings,
+    ) -> Result<QuicConfig, QuicError> {
+        let crypto = QuicServerConfig::try_from(tls).map_err(|e| QuicError::Tls(e.to_string()))?;
+        let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+        server.transport_config(Arc::new(transport(settings)?));
+        let endpoint = quinn::EndpointConfig::default();
+        Ok(QuicConfig { server, endpoint })
+    }
+
+    /// An endpoint on `socket`, driven by the runtime this is called on.
+    pub fn endpoint(self, socket: std::net::UdpSocket) -> std::io::Result<quinn::Endpoint> {
+        let runtime = Arc::new(quinn::TokioRuntime);
+        quinn::Endpoint::new(self.endpoint, Some(self.server), socket, runtime)
+    }
 }
 
 fn transport(settings: &Http3Settings) -> Result<quinn::TransportConfig, QuicError> {
