@@ -1,5 +1,7 @@
-//! Pooled HTTP clients for backends: HTTP/1.1 and HTTP/2, cleartext and rustls TLS.
+//! Pooled HTTP clients for backends: HTTP/1.1 and HTTP/2, cleartext and rustls TLS (plain-http
+//! HTTP/1.1 goes through the lean [`H1Pool`], the rest through hyper-util's client).
 
+use super::h1_pool::{self, H1Pool};
 use crate::body::Body;
 use crate::config::Backends;
 use edgeway_shared::BackendProtocol;
@@ -30,6 +32,8 @@ pub struct Clients {
 struct Pools {
     auto: BackendClient,
     http2: BackendClient,
+    /// Plain-http HTTP/1.1 backends (`auto` on an `http://` URI): the lean pool.
+    http1: H1Pool,
 }
 
 impl Clients {
@@ -47,12 +51,21 @@ impl Clients {
 
     /// The client for a protocol, from the calling worker thread's own pools.
     pub fn get(&self, protocol: BackendProtocol) -> &BackendClient {
-        let index = crate::workers::current().map_or(0, |w| w + 1);
-        let pools = self.pools.get(index).unwrap_or(&self.pools[0]);
+        let pools = self.pools_here();
         match protocol {
             BackendProtocol::Auto => &pools.auto,
             BackendProtocol::Http2 => &pools.http2,
         }
+    }
+
+    /// The calling worker thread's pool for plain-http HTTP/1.1 backends.
+    pub fn http1(&self) -> &H1Pool {
+        &self.pools_here().http1
+    }
+
+    fn pools_here(&self) -> &Pools {
+        let index = crate::workers::current().map_or(0, |w| w + 1);
+        self.pools.get(index).unwrap_or(&self.pools[0])
     }
 }
 
@@ -77,6 +90,7 @@ impl Pools {
                     .wrap_connector(connector()),
                 true,
             ),
+            http1: H1Pool::new(config.pool_max_idle_per_host, h1_pool::IDLE_TIMEOUT),
         }
     }
 }

@@ -7,6 +7,8 @@ use crate::body::{self, Body};
 use crate::error::GatewayError;
 use edgeway_shared::ResponseType;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use edgeway_shared::BackendProtocol;
+use http::uri::Scheme;
 use http::{Request, Response, Uri, Version};
 use http_body_util::LengthLimitError;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
@@ -91,25 +93,38 @@ pub async fn call(
     *backend.headers_mut() = backend_headers;
     *backend.version_mut() = Version::HTTP_11;
 
-    let client = ctx.clients.get(target.protocol);
-    let response = match tokio::time::timeout(target.timeout, client.request(backend)).await {
+    // Plain-http HTTP/1.1 backends go through the lean per-worker pool; TLS and HTTP/2 ones
+    // through hyper-util's client (ALPN, h2 multiplexing).
+    let lean = target.protocol == BackendProtocol::Auto && backend.uri().scheme() == Some(&Scheme::HTTP);
+    let exchange = async {
+        if lean {
+            let pool = ctx.clients.http1();
+            pool.send(backend).await.map_err(|e| classify(&e, e.is_connect()))
+        } else {
+            let client = ctx.clients.get(target.protocol);
+            match client.request(backend).await {
+                Ok(response) => Ok(response.map(body::stream)),
+                Err(e) => Err(classify(&e, e.is_connect())),
+            }
+        }
+    };
+    let response = match tokio::time::timeout(target.timeout, exchange).await {
         Err(_) => {
             return Err(GatewayError::integration(
                 ResponseType::IntegrationTimeout,
                 "Endpoint request timed out",
             ));
         }
-        Ok(Err(e)) => return Err(classify(&e)),
-        Ok(Ok(response)) => response,
+        Ok(result) => result?,
     };
-    let (mut parts, incoming) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
     match &target.mapping {
         None => strip_hop_by_hop(&mut parts.headers),
         Some(mapping) => {
             (parts.status, parts.headers) = mapping.map_response(parts.status, &parts.headers)
         }
     }
-    Ok(Response::from_parts(parts, body::stream(incoming)))
+    Ok(Response::from_parts(parts, body))
 }
 
 /// `http_proxy`: the client's headers and query string go through as they are.
@@ -206,9 +221,10 @@ fn parse_uri(uri: String) -> Result<Uri, GatewayError> {
     })
 }
 
-/// Sorts a client error into the gateway response it becomes.
-fn classify(error: &hyper_util::client::legacy::Error) -> GatewayError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+/// Sorts a client error into the gateway response it becomes; `connect` says no connection
+/// to the backend could be made.
+fn classify(error: &(dyn std::error::Error + 'static), connect: bool) -> GatewayError {
+    let mut source = Some(error);
     while let Some(e) = source {
         if e.is::<LengthLimitError>() {
             return GatewayError::client(ResponseType::RequestTooLarge, "Request Too Long");
@@ -216,7 +232,7 @@ fn classify(error: &hyper_util::client::legacy::Error) -> GatewayError {
         source = e.source();
     }
     tracing::debug!(error = ?error, "integration request failed");
-    let message = if error.is_connect() {
+    let message = if connect {
         "Could not connect to the integration endpoint"
     } else {
         "Integration endpoint failed"

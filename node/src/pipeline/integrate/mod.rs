@@ -4,6 +4,7 @@
 
 pub mod client;
 mod http_call;
+pub mod h1_pool;
 pub mod mapping;
 pub mod template;
 pub mod trace;
