@@ -10,10 +10,13 @@
 #   edgeway-proxy  Edgeway, http_proxy route to the same backend
 #   edgeway-mock   Edgeway, mock route (answered by the gateway, no backend)
 #   edgeway-cached Edgeway, http_proxy route to the same backend with the stage cache on (hits)
+#   edgeway-proxy-base  with --baseline-edgeway BIN only: another Edgeway binary (say, a build of
+#                  the previous commit) on the same proxy route, for a before/after in one run
 # and, before any load: Edgeway's time from process start to /ready answering 200, and idle RSS.
 #
 # Usage: loadtest/bench.sh [--no-build] [--reps N] [--duration 10s] [--warmup 3s]
 #                          [--connections 64] [--threads 2] [--quiet-wait 60] [--out DIR]
+#                          [--baseline-edgeway BIN]
 # Before each run it waits up to --quiet-wait seconds for other processes to use under 15% of the
 # machine (it is shared), and records how much they used during every run.
 # Writes DIR/results.md (the table) and DIR/raw/*.txt (every wrk output); DIR defaults to a new
@@ -32,6 +35,7 @@ CONNECTIONS=64
 THREADS=2
 QUIET_WAIT=60
 OUT=""
+BASE_EDGEWAY=""
 while (($#)); do
     case "$1" in
         --no-build) BUILD=0 ;;
@@ -42,7 +46,8 @@ while (($#)); do
         --threads) THREADS=$2; shift ;;
         --out) OUT=$2; shift ;;
         --quiet-wait) QUIET_WAIT=$2; shift ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        --baseline-edgeway) BASE_EDGEWAY=$2; shift ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -81,8 +86,10 @@ HYPER_PROXY="$TARGET_DIR/release/examples/hyper-proxy"
 for bin in "$EDGEWAY" "$BACKEND" "$HYPER_PROXY"; do
     [[ -x "$bin" ]] || die "missing $bin (run without --no-build)"
 done
+[[ -z "$BASE_EDGEWAY" || -x "$BASE_EDGEWAY" ]] || die "--baseline-edgeway: $BASE_EDGEWAY is not executable"
 
-read -r BACKEND_PORT NGINX_PORT PUBLIC_PORT ADMIN_PORT HYPER_PORT < <(free_ports 5)
+read -r BACKEND_PORT NGINX_PORT PUBLIC_PORT ADMIN_PORT HYPER_PORT BASE_PUBLIC_PORT BASE_ADMIN_PORT \
+    < <(free_ports 7)
 
 # --- backend -----------------------------------------------------------------------------------
 log "starting bench-backend on 127.0.0.1:$BACKEND_PORT"
@@ -212,6 +219,18 @@ done
 start_edgeway
 WARM_US=$READY_US
 log "Edgeway pid $EDGEWAY_PID: cold starts ${COLD_US[*]} us, restart $WARM_US us to /ready"
+BASE_PID=""
+if [[ -n "$BASE_EDGEWAY" ]]; then
+    # The same configuration on its own ports and data directory.
+    sed -e "s/:$PUBLIC_PORT\"/:$BASE_PUBLIC_PORT\"/" -e "s/:$ADMIN_PORT\"/:$BASE_ADMIN_PORT\"/" \
+        -e "s|^data_dir = .*|data_dir = \"$OUT/edgeway-base-data\"|" \
+        "$OUT/edgeway.toml" >"$OUT/edgeway-base.toml"
+    RUST_LOG=warn "$BASE_EDGEWAY" --config "$OUT/edgeway-base.toml" >>"$OUT/edgeway-base.log" 2>&1 &
+    BASE_PID=$!
+    PIDS+=("$BASE_PID"); NAMES[$BASE_PID]=edgeway-base
+    wait_http_200 "$BASE_ADMIN_PORT" /ready 30 \
+        || die "the baseline Edgeway never became ready (see $OUT/edgeway-base.log)"
+fi
 
 check_answer() {
     local name=$1 url=$2
@@ -227,6 +246,9 @@ check_answer edgeway-mock "http://127.0.0.1:$PUBLIC_PORT/mock" -H "Host: $API_HO
 check_answer edgeway-cached "http://127.0.0.1:$PUBLIC_PORT/cached" -H "Host: $API_HOST"
 cmp -s "$OUT/raw/check-backend.body" "$OUT/raw/check-edgeway-proxy.body" \
     || die "Edgeway's proxy route does not return the backend's body"
+if [[ -n "$BASE_PID" ]]; then
+    check_answer edgeway-proxy-base "http://127.0.0.1:$BASE_PUBLIC_PORT/proxy" -H "Host: $API_HOST"
+fi
 
 sleep 1
 IDLE_EDGEWAY_RSS=$(rss_kib "$EDGEWAY_PID")
@@ -243,12 +265,15 @@ declare -A URL=(
     [edgeway-proxy]="http://127.0.0.1:$PUBLIC_PORT/proxy"
     [edgeway-mock]="http://127.0.0.1:$PUBLIC_PORT/mock"
     [edgeway-cached]="http://127.0.0.1:$PUBLIC_PORT/cached"
+    [edgeway-proxy-base]="http://127.0.0.1:$BASE_PUBLIC_PORT/proxy"
 )
-declare -A HOST=([edgeway-proxy]="$API_HOST" [edgeway-mock]="$API_HOST" [edgeway-cached]="$API_HOST")
+declare -A HOST=([edgeway-proxy]="$API_HOST" [edgeway-mock]="$API_HOST" [edgeway-cached]="$API_HOST"
+                 [edgeway-proxy-base]="$API_HOST")
+[[ -z "$BASE_PID" ]] || TARGETS+=(edgeway-proxy-base)
 WRK_LIMIT=$(($(secs "$DURATION") + $(secs "$WARMUP") + 30))
 
 NGINX_WORKERS=$(pgrep -P "$NGINX_PID" | tr '\n' ' ')
-OURS="$BACKEND_PID $NGINX_PID $NGINX_WORKERS $HYPER_PID $EDGEWAY_PID"
+OURS="$BACKEND_PID $NGINX_PID $NGINX_WORKERS $HYPER_PID $EDGEWAY_PID $BASE_PID"
 declare -A SERVER_PIDS=(
     [backend]=""
     [nginx]="$NGINX_PID $NGINX_WORKERS"
@@ -256,6 +281,7 @@ declare -A SERVER_PIDS=(
     [edgeway-proxy]="$EDGEWAY_PID"
     [edgeway-mock]="$EDGEWAY_PID"
     [edgeway-cached]="$EDGEWAY_PID"
+    [edgeway-proxy-base]="$BASE_PID"
 )
 run_wrk() {
     local target=$1 duration=$2 out=$3 args=()
@@ -394,6 +420,11 @@ c_rps = med["edgeway-cached"][0]
 lines.append("")
 lines.append(f"Edgeway cache hits / Edgeway proxy: RPS {c_rps / e_rps:.2f}x (target >= 2.00x: "
              f"{'met' if c_rps >= 2 * e_rps else 'NOT met'})")
+if "edgeway-proxy-base" in med:
+    b_rps, _, b_p99, b_cpu, _ = med["edgeway-proxy-base"]
+    lines.append("")
+    lines.append(f"Edgeway proxy / baseline Edgeway proxy: RPS {e_rps / b_rps:.3f}x, p99 {e_p99 / b_p99:.3f}x, "
+                 f"CPU per request {med['edgeway-proxy'][3]:.1f} vs {b_cpu:.1f} us")
 lines.append("")
 lines.append(verdict)
 text = "\n".join(lines) + "\n"

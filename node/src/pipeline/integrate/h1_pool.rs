@@ -103,7 +103,11 @@ impl H1Pool {
 
     /// Idle connections held for `authority` (tests and diagnostics).
     pub fn idle_count(&self, authority: &Authority) -> usize {
-        self.shared.lock().backends.get(authority).map_or(0, VecDeque::len)
+        self.shared
+            .lock()
+            .backends
+            .get(authority)
+            .map_or(0, VecDeque::len)
     }
 
     /// The most recently used live idle connection, once it is ready for a request.
@@ -178,7 +182,12 @@ impl Shared {
             conns.retain(|c| !c.sender.is_closed() && now < c.since + self.idle_timeout);
             !conns.is_empty()
         });
-        let oldest = idle.backends.values().filter_map(|c| c.front()).map(|c| c.since).min();
+        let oldest = idle
+            .backends
+            .values()
+            .filter_map(|c| c.front())
+            .map(|c| c.since)
+            .min();
         idle.sweeping = oldest.is_some();
         oldest.map(|since| since + self.idle_timeout)
     }
@@ -220,7 +229,10 @@ fn to_origin_form(request: &mut Request<Body>) -> Result<Authority, SendError> {
 }
 
 async fn connect(authority: &Authority) -> Result<SendRequest<Body>, SendError> {
-    let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     let port = authority.port_u16().unwrap_or(80);
     let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host, port))).await {
         Ok(connected) => connected.map_err(SendError::Connect)?,
@@ -353,7 +365,11 @@ mod tests {
         assert_eq!(pool.idle_count(&authority), 1);
         let second = pool.send(get(&authority, "/c")).await.unwrap();
         assert_eq!(text(second).await, format!("{authority} /c"));
-        assert_eq!(accepted.load(Ordering::SeqCst), 1, "the second request reused the connection");
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            1,
+            "the second request reused the connection"
+        );
     }
 
     #[tokio::test]
@@ -371,10 +387,8 @@ mod tests {
     async fn keeps_at_most_the_cap_of_idle_connections_per_backend() {
         let (authority, accepted) = backend().await;
         let pool = H1Pool::new(2, IDLE_TIMEOUT);
-        let responses: Vec<_> = futures_util::future::join_all(
-            (0..4).map(|_| pool.send(get(&authority, "/"))),
-        )
-        .await;
+        let responses: Vec<_> =
+            futures_util::future::join_all((0..4).map(|_| pool.send(get(&authority, "/")))).await;
         for response in responses {
             text(response.unwrap()).await;
         }
@@ -392,7 +406,9 @@ mod tests {
                 use tokio::io::{AsyncReadExt, AsyncWriteExt};
                 let mut buf = [0u8; 1024];
                 let _ = tcp.read(&mut buf).await;
-                let _ = tcp.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await;
+                let _ = tcp
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .await;
             }
         });
         let pool = H1Pool::new(8, IDLE_TIMEOUT);
@@ -407,7 +423,10 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let authority = Authority::try_from(listener.local_addr().unwrap().to_string()).unwrap();
         drop(listener);
-        let error = H1Pool::new(8, IDLE_TIMEOUT).send(get(&authority, "/")).await.unwrap_err();
+        let error = H1Pool::new(8, IDLE_TIMEOUT)
+            .send(get(&authority, "/"))
+            .await
+            .unwrap_err();
         assert!(error.is_connect(), "{error}");
     }
 
@@ -426,6 +445,9 @@ mod tests {
             tokio::task::yield_now().await;
         }
         assert_eq!(pool.idle_count(&authority), 0);
-        assert!(!pool.shared.lock().sweeping, "nothing idle: the sweeper stopped");
+        assert!(
+            !pool.shared.lock().sweeping,
+            "nothing idle: the sweeper stopped"
+        );
     }
 }

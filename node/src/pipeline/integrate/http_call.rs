@@ -5,9 +5,9 @@ use super::mapping::RequestTarget;
 use super::{CallContext, HttpTarget, MethodRequest};
 use crate::body::{self, Body};
 use crate::error::GatewayError;
+use edgeway_shared::BackendProtocol;
 use edgeway_shared::ResponseType;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use edgeway_shared::BackendProtocol;
 use http::uri::Scheme;
 use http::{Request, Response, Uri, Version};
 use http_body_util::LengthLimitError;
@@ -95,11 +95,14 @@ pub async fn call(
 
     // Plain-http HTTP/1.1 backends go through the lean per-worker pool; TLS and HTTP/2 ones
     // through hyper-util's client (ALPN, h2 multiplexing).
-    let lean = target.protocol == BackendProtocol::Auto && backend.uri().scheme() == Some(&Scheme::HTTP);
+    let lean =
+        target.protocol == BackendProtocol::Auto && backend.uri().scheme() == Some(&Scheme::HTTP);
     let exchange = async {
         if lean {
             let pool = ctx.clients.http1();
-            pool.send(backend).await.map_err(|e| classify(&e, e.is_connect()))
+            pool.send(backend)
+                .await
+                .map_err(|e| classify(&e, e.is_connect()))
         } else {
             let client = ctx.clients.get(target.protocol);
             match client.request(backend).await {

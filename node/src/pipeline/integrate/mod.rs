@@ -3,8 +3,8 @@
 //! parameters both ways; `mock` answers from the gateway.
 
 pub mod client;
-mod http_call;
 pub mod h1_pool;
+mod http_call;
 pub mod mapping;
 pub mod template;
 pub mod trace;
