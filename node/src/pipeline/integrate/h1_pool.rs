@@ -87,7 +87,7 @@ impl H1Pool {
     /// one. The response body hands its connection back to the pool when it ends.
     pub async fn send(&self, mut request: Request<Body>) -> Result<Response<Body>, SendError> {
         let authority = to_origin_form(&mut request)?;
-        while let Some(mut sender) = self.checkout(&authority).await {
+        while let Some(mut sender) = self.checkout(&authority) {
             match sender.try_send_request(request).await {
                 Ok(response) => return Ok(self.lease(response, sender, authority)),
                 Err(mut failed) => match failed.take_message() {
@@ -110,20 +110,26 @@ impl H1Pool {
             .map_or(0, VecDeque::len)
     }
 
-    /// The most recently used live idle connection, once it is ready for a request.
-    async fn checkout(&self, authority: &Authority) -> Option<SendRequest<Body>> {
-        loop {
-            let IdleConn { mut sender, since } =
-                self.shared.lock().backends.get_mut(authority)?.pop_back()?;
-            if sender.is_closed() || since.elapsed() >= self.shared.idle_timeout {
+    /// The most recently used idle connection that is ready for a request. Closed and expired
+    /// ones are dropped; busy ones stay (a backend may answer before it has read the whole
+    /// request body, and the connection is not free until hyper has sent the rest).
+    fn checkout(&self, authority: &Authority) -> Option<SendRequest<Body>> {
+        let mut idle = self.shared.lock();
+        let conns = idle.backends.get_mut(authority)?;
+        let mut busy = Vec::new();
+        let mut ready = None;
+        while let Some(conn) = conns.pop_back() {
+            if conn.sender.is_closed() || conn.since.elapsed() >= self.shared.idle_timeout {
                 continue;
             }
-            // A connection goes back when its response body has ended, which can be a moment
-            // before hyper's connection task has finished with it; `ready` fails if it closes.
-            if sender.is_ready() || sender.ready().await.is_ok() {
-                return Some(sender);
+            if conn.sender.is_ready() {
+                ready = Some(conn.sender);
+                break;
             }
+            busy.push(conn);
         }
+        conns.extend(busy.into_iter().rev());
+        ready
     }
 
     fn lease(
