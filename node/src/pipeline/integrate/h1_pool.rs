@@ -407,6 +407,7 @@ mod tests {
         // A backend that answers one request per connection, then closes it without saying so.
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let authority = Authority::try_from(listener.local_addr().unwrap().to_string()).unwrap();
+        let (closed, mut on_close) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(async move {
             while let Ok((mut tcp, _)) = listener.accept().await {
                 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -415,12 +416,20 @@ mod tests {
                 let _ = tcp
                     .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
                     .await;
+                drop(tcp);
+                let _ = closed.send(());
             }
         });
         let pool = H1Pool::new(8, IDLE_TIMEOUT);
         for _ in 0..3 {
             let response = pool.send(get(&authority, "/")).await.unwrap();
             assert_eq!(text(response).await, "ok");
+            // Once the backend has closed, a few turns of the runtime let hyper's connection
+            // task see it (a request racing the close itself can fail, as with any client).
+            on_close.recv().await.unwrap();
+            for _ in 0..3 {
+                tokio::task::yield_now().await;
+            }
         }
     }
 
