@@ -66,10 +66,16 @@ impl H3 {
                 return Err(Failure::Io);
             }
         };
-        if !body.is_empty() {
-            stream.send_data(body).await.map_err(|_| Failure::Io)?;
+        // A server may answer before the whole request arrived and stop the request's sending
+        // side (RFC 9114 §4.1.2); then sending fails but the complete answer still counts, so
+        // only the answer decides.
+        let sent = match body.is_empty() {
+            true => Ok(()),
+            false => stream.send_data(body).await,
+        };
+        if sent.is_ok() {
+            let _ = stream.finish().await;
         }
-        stream.finish().await.map_err(|_| Failure::Io)?;
         let response = stream.recv_response().await.map_err(|_| Failure::Io)?;
         let mut bytes = 0;
         while let Some(chunk) = stream.recv_data().await.map_err(|_| Failure::Io)? {

@@ -3,6 +3,8 @@
 
 use crate::client::Reply;
 use bytes::{Buf, Bytes, BytesMut};
+use h3::client::RequestStream;
+use h3_quinn::BidiStream;
 use http::{Method, Request, Version};
 use quinn::crypto::rustls::QuicClientConfig;
 use rustls::RootCertStore;
@@ -43,6 +45,14 @@ impl H3Conn {
         })
     }
 
+    /// Opens a request stream and sends `request`'s head; the caller sends the body.
+    pub async fn start(
+        &mut self,
+        request: Request<()>,
+    ) -> Result<RequestStream<BidiStream<Bytes>, Bytes>, h3::error::StreamError> {
+        self.send.send_request(request).await
+    }
+
     /// Sends `request` with `body` (sent in `chunks` pieces) and reads the whole answer.
     pub async fn fetch(
         &mut self,
@@ -53,11 +63,16 @@ impl H3Conn {
         let mut stream = self.send.send_request(request).await?;
         let size = body.len().div_ceil(chunks.max(1)).max(1);
         let mut rest = body;
-        while !rest.is_empty() {
+        let mut sent = Ok(());
+        while !rest.is_empty() && sent.is_ok() {
             let piece = rest.split_to(size.min(rest.len()));
-            stream.send_data(piece).await?;
+            sent = stream.send_data(piece).await;
         }
-        stream.finish().await?;
+        // A server may answer before the whole request arrived and stop the request's sending
+        // side (RFC 9114 §4.1.2): the complete answer still counts, so only the answer decides.
+        if sent.is_ok() {
+            let _ = stream.finish().await;
+        }
         let response = stream.recv_response().await?;
         let mut body = BytesMut::new();
         while let Some(mut chunk) = stream.recv_data().await? {

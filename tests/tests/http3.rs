@@ -287,3 +287,45 @@ async fn clients_on_many_ports_are_served_by_every_workers_endpoint() {
         assert_eq!(reply.status, 200, "{}", reply.text());
     }
 }
+
+/// A route that answers without reading the request body (a mock) answers at once, then tells
+/// the client to stop sending with H3_NO_ERROR (RFC 9114 §4.1.2), not with an error code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_before_the_whole_body_stops_the_upload_with_h3_no_error() {
+    let setup = setup(true).await;
+    setup
+        .node
+        .admin
+        .apply(&doc::http(
+            "early",
+            vec![doc::mock("ok", 200, "{\"ok\": true}")],
+            vec![doc::route("POST", "/early", "ok")],
+        ))
+        .await;
+    let mut conn = h3_conn(&setup).await;
+    let post = h3_request(Method::POST, &api_host("early"), "/early");
+    let mut stream = conn.start(post).await.expect("request sent");
+    stream
+        .send_data(Bytes::from_static(b"the first piece of a long upload"))
+        .await
+        .expect("first piece sent");
+    let answer = stream.recv_response().await.expect("an answer mid-upload");
+    assert_eq!(answer.status(), 200);
+
+    let stopped = async {
+        loop {
+            if let Err(e) = stream.send_data(Bytes::from(vec![b'x'; 16 * 1024])).await {
+                return e;
+            }
+        }
+    };
+    let error = tokio::time::timeout(std::time::Duration::from_secs(10), stopped)
+        .await
+        .expect("the server stops the upload");
+    match error {
+        h3::error::StreamError::RemoteTerminate { code, .. } => {
+            assert_eq!(code, h3::error::Code::H3_NO_ERROR)
+        }
+        other => panic!("expected STOP_SENDING with H3_NO_ERROR, got {other:?}"),
+    }
+}

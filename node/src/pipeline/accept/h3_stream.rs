@@ -73,6 +73,19 @@ impl http_body::Body for RecvBody {
     }
 }
 
+/// A body dropped before its end (a handler that answered without reading it all) tells the
+/// client to stop sending with H3_NO_ERROR, as RFC 9114 §4.1.2 asks of a server that answers
+/// before the whole request arrived; the client keeps the complete answer. Without this, quinn
+/// stops the stream with code 0, which clients may take for an error. A stream whose end has
+/// already arrived sends nothing.
+impl Drop for RecvBody {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.stream.stop_sending(h3::error::Code::H3_NO_ERROR);
+        }
+    }
+}
+
 /// Headers that belong to one HTTP/1.1 connection and are malformed in HTTP/3 (RFC 9114 §4.2).
 const CONNECTION_SPECIFIC: [&str; 5] = [
     "connection",
