@@ -16,7 +16,9 @@
 #
 # Usage: loadtest/bench.sh [--no-build] [--reps N] [--duration 10s] [--warmup 3s]
 #                          [--connections 64] [--threads 2] [--quiet-wait 60] [--out DIR]
-#                          [--baseline-edgeway BIN]
+#                          [--baseline-edgeway BIN] [--edgeway-workers N]
+# --edgeway-workers N sets Edgeway's public.workers (default: one per core); 1 matches nginx's
+# single worker process.
 # Before each run it waits up to --quiet-wait seconds for other processes to use under 15% of the
 # machine (it is shared), and records how much they used during every run.
 # Writes DIR/results.md (the table) and DIR/raw/*.txt (every wrk output); DIR defaults to a new
@@ -36,6 +38,7 @@ THREADS=2
 QUIET_WAIT=60
 OUT=""
 BASE_EDGEWAY=""
+EDGEWAY_WORKERS=""
 while (($#)); do
     case "$1" in
         --no-build) BUILD=0 ;;
@@ -47,7 +50,8 @@ while (($#)); do
         --out) OUT=$2; shift ;;
         --quiet-wait) QUIET_WAIT=$2; shift ;;
         --baseline-edgeway) BASE_EDGEWAY=$2; shift ;;
-        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+        --edgeway-workers) EDGEWAY_WORKERS=$2; shift ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -178,6 +182,7 @@ bootstrap = ["$OUT/bench-api.json"]
 
 [public]
 listen = "127.0.0.1:$PUBLIC_PORT"
+${EDGEWAY_WORKERS:+workers = $EDGEWAY_WORKERS}
 
 [admin]
 listen = "127.0.0.1:$ADMIN_PORT"
@@ -323,7 +328,7 @@ LOADED_EDGEWAY_RSS=$(rss_kib "$EDGEWAY_PID")
 PEAK_EDGEWAY_RSS=$(hwm_kib "$EDGEWAY_PID")
 
 # --- summary -----------------------------------------------------------------------------------
-export OUT REPS DURATION WARMUP CONNECTIONS THREADS IDLE_EDGEWAY_RSS IDLE_BACKEND_RSS IDLE_NGINX_RSS \
+export OUT REPS DURATION WARMUP CONNECTIONS THREADS EDGEWAY_WORKERS IDLE_EDGEWAY_RSS IDLE_BACKEND_RSS IDLE_NGINX_RSS \
     LOADED_EDGEWAY_RSS PEAK_EDGEWAY_RSS WARM_US
 export COLD_US_LIST="${COLD_US[*]}" TARGET_LIST="${TARGETS[*]}"
 python3 - <<'EOF'
@@ -362,7 +367,8 @@ for t, rs in runs.items():
 def fmt_ms(v):
     return f"{v:.3f}" if v < 1 else f"{v:.2f}"
 
-lines = [f"Edgeway revision: {os.environ['REVISION']}", ""]
+lines = [f"Edgeway revision: {os.environ['REVISION']}; public workers: "
+         f"{os.environ.get('EDGEWAY_WORKERS') or 'one per core'} (nginx: 1 worker)", ""]
 lines.append(f"wrk -t{os.environ['THREADS']} -c{os.environ['CONNECTIONS']} -d{os.environ['DURATION']} --latency, "
              f"keep-alive; warm-up {os.environ['WARMUP']} before each run; {reps} interleaved repetitions, medians.")
 lines.append("")
