@@ -13,6 +13,7 @@ pub mod memory;
 pub mod node;
 pub mod otlp;
 pub mod redis;
+pub mod relay;
 
 pub use admin::{AdminClient, doc};
 pub use backend::{Backend, ResetBackend, closed_port};
@@ -20,6 +21,7 @@ pub use certs::{Leaf, TestCa};
 pub use client::{Conn, Proto, Reply, get, request};
 pub use node::{TestNode, api_host};
 pub use redis::{RedisCluster, RedisServer};
+pub use relay::DelayRelay;
 
 /// Logs to the test output when `RUST_LOG` is set (once per process).
 pub fn init_logging() {

@@ -72,8 +72,11 @@ async fn report_uncounted(shared: &Arc<Shared>) {
     let calls = reports.into_iter().map(|(q, tag, n)| {
         let shared = shared.clone();
         async move {
-            let ask = None;
-            quota_call(&shared, &q, tag, ask, -n).await;
+            let report = Report {
+                back: 0,
+                uncounted: n,
+            };
+            quota_call(&shared, &q, tag, None, report).await;
         }
     });
     futures_util::future::join_all(calls).await;
@@ -98,25 +101,43 @@ fn dispatch(shared: &Arc<Shared>) {
         }
     });
     shared.quotas.for_each(|q| {
-        if let Some((tag, n)) = q.take_uncounted() {
-            let (shared, q) = (shared.clone(), q.clone());
-            tokio::spawn(async move { quota_call(&shared, &q, tag, None, -n).await });
+        let tag = q.tag();
+        let mut report = Report {
+            back: q.lease.take_expired(now),
+            uncounted: 0,
+        };
+        match q.take_uncounted() {
+            // Counted with this period's lease call: no call of its own.
+            Some((counted, n)) if counted == tag => report.uncounted = n,
+            Some((counted, n)) => {
+                let (shared, q) = (shared.clone(), q.clone());
+                let late = Report {
+                    back: 0,
+                    uncounted: n,
+                };
+                tokio::spawn(async move { quota_call(&shared, &q, counted, None, late).await });
+            }
+            None => {}
         }
-        let back = q.lease.take_expired(now);
         let ask = if q.lease.wants_lease(now, recent) {
             let limit = q.limit.load(Ordering::Relaxed);
             q.lease.begin(now, span, 1.0, limit)
         } else {
             None
         };
-        if ask.is_some() || back > 0 {
+        if ask.is_some() || report.back > 0 || report.uncounted != 0 {
             let (shared, q) = (shared.clone(), q.clone());
-            tokio::spawn(async move {
-                let tag = q.tag();
-                quota_call(&shared, &q, tag, ask, back as i64).await;
-            });
+            tokio::spawn(async move { quota_call(&shared, &q, tag, ask, report).await });
         }
     });
+}
+
+/// What a quota call tells Redis besides its ask: `back` unused requests of an expired lease,
+/// and `uncounted` requests admitted without a lease (negative: leased ones not used).
+#[derive(Debug, Clone, Copy)]
+struct Report {
+    back: u64,
+    uncounted: i64,
 }
 
 fn outcome(granted: u64, want: u64) -> &'static str {
@@ -158,12 +179,18 @@ async fn bucket_call(shared: Arc<Shared>, b: Arc<LeasedBucket>, ask: Option<Ask>
     }
 }
 
-/// A quota lease (or report) for period `tag`; `back` positive gives unused requests back,
-/// negative counts requests admitted without a lease.
-async fn quota_call(shared: &Arc<Shared>, q: &LeasedQuota, tag: u32, ask: Option<Ask>, back: i64) {
+/// A quota lease and/or report for period `tag`.
+async fn quota_call(
+    shared: &Arc<Shared>,
+    q: &LeasedQuota,
+    tag: u32,
+    ask: Option<Ask>,
+    report: Report,
+) {
     let limit = q.limit.load(Ordering::Relaxed);
     let want = ask.map_or(0, |a| a.want);
     let key = shared.quota_key(q, tag);
+    let back = report.back as i64 - report.uncounted;
     let started = Instant::now();
     match shared
         .store
@@ -189,6 +216,8 @@ async fn quota_call(shared: &Arc<Shared>, q: &LeasedQuota, tag: u32, ask: Option
             if ask.is_some() {
                 q.lease.failed();
             }
+            // (A call that timed out may still have run: counting twice errs on the safe side.)
+            q.restore_uncounted(tag, report.uncounted);
             shared.call_failed(&e, "quota");
         }
     }

@@ -139,9 +139,18 @@ impl LeasedQuota {
         }
     }
 
-    /// Counts an admission made under fail-open, with nothing known.
+    /// Counts an admission made under fail-open, with nothing known, in the current period.
+    /// (It must be counted against the period it was admitted in: counted under another, it
+    /// never reduced what Redis hands out, and a far Redis overshot quotas by every request
+    /// admitted before a node's first lease came back.)
     pub fn count_unknown(&self) {
         let mut f = self.fallback.lock().unwrap_or_else(|e| e.into_inner());
+        let tag = self.tag();
+        if f.tag != tag {
+            // Whatever an earlier period left uncounted no longer limits anything.
+            f.tag = tag;
+            f.uncounted = 0;
+        }
         f.uncounted += 1;
     }
 
@@ -150,5 +159,13 @@ impl LeasedQuota {
         let mut f = self.fallback.lock().unwrap_or_else(|e| e.into_inner());
         let n = std::mem::take(&mut f.uncounted);
         (n != 0).then_some((f.tag, n))
+    }
+
+    /// Puts back what a report that failed did not get counted.
+    pub fn restore_uncounted(&self, tag: u32, n: i64) {
+        let mut f = self.fallback.lock().unwrap_or_else(|e| e.into_inner());
+        if f.tag == tag {
+            f.uncounted += n;
+        }
     }
 }
