@@ -2,11 +2,13 @@
 # loadtest/bench-redis.sh: accuracy and cost of the cluster-wide (Redis) limiter.
 #
 # Three `edgeway` nodes share one redis-server. One API key's usage plan allows R requests per
-# second; edgeway-load offers 3R with that key, spread round-robin over the three nodes, and at
-# the same time 3R to an open route of the same API (no plan, no Redis: the limiter-off
-# baseline) for DURATION after a warm-up. Reported: the key's admitted rate / R; Redis commands
-# (INFO commandstats: EVALSHA, EVAL, SCRIPT) per 100 keyed requests; p99 of the keyed and the open
-# route. Then a quota of Q requests per day, offered 3 × Q/5 rps for 5 s: admitted vs Q.
+# second; edgeway-load offers 3R with that key, spread round-robin over the three nodes, and in
+# the same run 3R with a second key on the same route whose plan has no throttle and no quota
+# (the limiter-off baseline: the same API-key and usage-plan phases, nothing goes to Redis) for
+# DURATION after a warm-up. Reported: the limited key's admitted rate / R; Redis commands (INFO
+# commandstats: EVALSHA, EVAL, SCRIPT) per 100 limited requests, and the nodes' lease calls by
+# outcome; p99 of both keys. Then a quota of Q requests per day, offered 3 × Q/5 rps for 5 s:
+# admitted vs Q.
 # Everything runs twice: Redis on loopback, then behind a relay that delays each direction by
 # DELAY_MS/2 (so every round trip to Redis takes DELAY_MS more).
 #
@@ -32,6 +34,7 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0));
 TOKEN=bench-admin-token-0123456789
 KEY_VALUE=bench-limited-key-0123456789
 QUOTA_KEY_VALUE=bench-quota-key-0123456789
+FREE_KEY_VALUE=bench-unlimited-key-0123456789
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
@@ -124,10 +127,13 @@ configure() {
       "throttle": {"rate_limit": '"$R"', "burst_limit": '"$R"'}}'
     admin "$a" POST /usageplans '{"id": "quota", "name": "quota", "api_stages": [{"api_id": "rl", "stage": "$default"}],
       "quota": {"limit": '"$Q"', "period": "DAY"}}'
+    admin "$a" POST /usageplans '{"id": "free", "name": "free", "api_stages": [{"api_id": "rl", "stage": "$default"}]}'
     admin "$a" POST /apikeys '{"id": "limited", "name": "limited", "value": "'"$KEY_VALUE"'"}'
+    admin "$a" POST /apikeys '{"id": "free", "name": "free", "value": "'"$FREE_KEY_VALUE"'"}'
     admin "$a" POST /apikeys '{"id": "quota", "name": "quota", "value": "'"$QUOTA_KEY_VALUE"'"}'
     admin "$a" POST /usageplans/rate/keys '{"key_id": "limited"}'
     admin "$a" POST /usageplans/quota/keys '{"key_id": "quota"}'
+    admin "$a" POST /usageplans/free/keys '{"key_id": "free"}'
 }
 
 stop_nodes() {
@@ -140,7 +146,17 @@ script_calls() {
         awk -F'[:=,]' '/^cmdstat_(evalsha|eval|script):/ {n += $3} END {print n + 0}'
 }
 
-# One scenario: keyed + open load in parallel, then the quota run.
+# Lease calls the nodes made, by outcome (granted, partial, denied, error): one line each.
+lease_calls() {
+    local admin
+    for admin in "${ADMINS[@]}"; do curl -sf "$admin/metrics"; done |
+        awk '/^edgeway_redis_lease_requests_total\{/ {
+                 match($0, /outcome="[a-z]+"/); o = substr($0, RSTART + 9, RLENGTH - 10)
+                 k = ($0 ~ /kind="quota"/) ? "quota" : "throttle"; n[k " " o] += $NF }
+             END {for (x in n) print x, n[x]}' | sort
+}
+
+# One scenario: the limited and the unlimited key in one run, then the quota run.
 run() {
     local label=$1 redis_port=$2
     redis-cli -p "$REDIS_PORT" flushall >/dev/null
@@ -148,16 +164,13 @@ run() {
     local before after
     before=$(script_calls)
     local offered=$((3 * R))
-    "$LOAD" -q --key "limited:$offered:$KEY_VALUE" --duration "$DURATION" --warmup 5s \
+    "$LOAD" -q --key "limited:$offered:$KEY_VALUE" --key "free:$offered:$FREE_KEY_VALUE" \
+        --duration "$DURATION" --warmup 5s \
         -H 'Host: rl.execute-api.localhost' --report "$OUT/$label-keyed.json" \
-        "${NODE_URLS[@]/%//keyed}" >"$OUT/$label-keyed.txt" &
-    local keyed=$!
-    "$LOAD" -q --rate "$offered" --duration "$DURATION" --warmup 5s \
-        -H 'Host: rl.execute-api.localhost' --report "$OUT/$label-open.json" \
-        "${NODE_URLS[@]/%//open}" >"$OUT/$label-open.txt"
-    wait "$keyed"
+        "${NODE_URLS[@]/%//keyed}" >"$OUT/$label-keyed.txt"
     after=$(script_calls)
     echo "$((after - before))" >"$OUT/$label-calls"
+    lease_calls >"$OUT/$label-leases"
     local qrate=$((3 * Q / 5))
     "$LOAD" -q --key "quota:$qrate:$QUOTA_KEY_VALUE" --duration 5s \
         -H 'Host: rl.execute-api.localhost' --report "$OUT/$label-quota.json" \
@@ -171,21 +184,25 @@ run "delay${DELAY_MS}ms" "$RELAY_PORT"
 python3 - "$OUT" "$R" "$Q" "$DELAY_MS" <<'PY'
 import json, sys
 out, r, q, delay = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-print(f"R = {r:g} rps, offered 3R with the key and 3R to the open route; quota Q = {q}; results in {out}")
-print(f"{'redis':<16}{'admitted/R':>11}{'cmds/100 req':>14}{'p99 keyed ms':>14}{'p99 open ms':>13}{'added ms':>10}{'quota admitted':>16}")
+print(f"R = {r:g} rps, offered 3R with the limited key and 3R with the unlimited one; quota Q = {q}; results in {out}")
+print(f"{'redis':<16}{'admitted/R':>11}{'cmds/100 req':>14}{'p99 limited ms':>16}{'p99 unlimited ms':>18}{'added ms':>10}{'quota admitted':>16}")
 for label in ["loopback", f"delay{delay}ms"]:
     keyed = json.load(open(f"{out}/{label}-keyed.json"))
-    open_ = json.load(open(f"{out}/{label}-open.json"))
     quota = json.load(open(f"{out}/{label}-quota.json"))
     calls = int(open(f"{out}/{label}-calls").read())
-    k = keyed["keys"][0]
-    # Script calls cover the warm-up too: divide by every keyed request sent, warm-up included.
+    keys = {k["name"]: k for k in keyed["keys"]}
+    k, free = keys["limited"], keys["free"]
+    # Script calls cover the warm-up too: divide by every limited request sent, warm-up included.
     sent_all = k["rate"] * (keyed["duration_s"] + keyed["warmup_s"])
-    statuses = ", ".join(f"{s}: {n}" for s, n in sorted(k["statuses"].items()))
-    p99k, p99o = k["latency_ms"]["p99"], open_["total"]["latency_ms"]["p99"]
+    statuses = lambda s: ", ".join(f"{c}: {n}" for c, n in sorted(s["statuses"].items()))
+    p99k, p99f = k["latency_ms"]["p99"], free["latency_ms"]["p99"]
     qa = quota["total"]["admitted"]
-    print(f"{label:<16}{k['admitted_rps'] / r:>11.4f}{100 * calls / sent_all:>14.2f}{p99k:>14.3f}{p99o:>13.3f}"
-          f"{p99k - p99o:>10.3f}{qa:>10} of {q}")
-    print(f"{'':<16}keyed statuses {{{statuses}}}, missed {k['missed']}, errors {k['errors']}; "
-          f"open statuses {open_['total']['statuses']}, errors {open_['total']['errors']}")
+    print(f"{label:<16}{k['admitted_rps'] / r:>11.4f}{100 * calls / sent_all:>14.2f}{p99k:>16.3f}{p99f:>18.3f}"
+          f"{p99k - p99f:>10.3f}{qa:>10} of {q}")
+    print(f"{'':<16}limited {{{statuses(k)}}}, missed {k['missed']}, errors {k['errors']}; "
+          f"unlimited {{{statuses(free)}}}, missed {free['missed']}, errors {free['errors']}")
+    print(f"{'':<16}p50 limited {k['latency_ms']['p50']:.3f} / unlimited {free['latency_ms']['p50']:.3f} ms; "
+          f"p99.9 {k['latency_ms']['p99.9']:.3f} / {free['latency_ms']['p99.9']:.3f} ms")
+    leases = open(f"{out}/{label}-leases").read().split("\n")
+    print(f"{'':<16}lease calls (keyed phase, 3 nodes): " + "; ".join(l for l in leases if l))
 PY

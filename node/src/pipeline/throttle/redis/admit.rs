@@ -187,7 +187,9 @@ fn take(shared: &Shared, lease: &Lease, now: u64) -> Take {
             Take::Taken { left }
         }
         Take::Need
-            if lease.is_warm() && !shared.health.shaky() && pointless_to_wait(shared, lease) =>
+            if lease.is_warm()
+                && !shared.health.shaky()
+                && pointless_to_wait(shared, lease, now) =>
         {
             shared.wake.notify_one();
             Take::Empty {
@@ -198,11 +200,12 @@ fn take(shared: &Shared, lease: &Lease, now: u64) -> Take {
     }
 }
 
-/// Waiting for a lease helps nobody when one is on its way and Redis was empty last time (the
-/// key is over its limit: waiting would add a round trip to every request over it), or when
-/// Redis is further away than the wait.
-fn pointless_to_wait(shared: &Shared, lease: &Lease) -> bool {
-    (lease.is_in_flight() && lease.is_short())
+/// Waiting for a lease helps nobody when Redis was empty at the last answer, lately (the key
+/// is over its limit: a request that finds this node's share spent is one too many, and
+/// waiting would add a round trip to it; the tokens it did not get stay in Redis for the next
+/// grant), or when Redis is further away than the wait.
+fn pointless_to_wait(shared: &Shared, lease: &Lease, now: u64) -> bool {
+    (lease.is_short() && lease.asked_within(now, Shared::ms(shared.settings.lease_ttl_ms)))
         || shared.rtt.load(std::sync::atomic::Ordering::Relaxed)
             > Shared::ms(shared.settings.lease_wait_ms)
 }

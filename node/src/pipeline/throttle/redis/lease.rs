@@ -26,6 +26,35 @@ pub struct Ask {
     pub sent_at: u64,
 }
 
+/// How big a lease to ask for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sizing {
+    /// How long a lease should last (refill interval, or more when Redis is far away): the
+    /// want is the local demand over this span.
+    pub span: u64,
+    /// The want when nothing is measured yet.
+    pub first: f64,
+    /// The most any lease may hold.
+    pub cap: u64,
+    /// Ask for `cap` after a short answer. Demand is over what Redis has, so the local demand
+    /// says nothing about what the node will get; asking for the most a lease may hold makes
+    /// the script's wait (until twice the want is there) longer and each grant bigger: about
+    /// one call per `cap` tokens instead of one per `demand × span`. Every token still comes
+    /// from Redis, so the cluster admits no more; it only admits in fewer, larger steps.
+    pub cap_when_short: bool,
+}
+
+impl Sizing {
+    pub fn new(span: u64, first: f64, cap: u64) -> Sizing {
+        Sizing {
+            span,
+            first,
+            cap,
+            cap_when_short: false,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Lease {
     tokens: AtomicI64,
@@ -101,13 +130,17 @@ impl Lease {
             && !self.in_flight.load(Ordering::Acquire)
     }
 
-    /// Starts a lease call: sizes it from the local demand since the last call. `span` is
-    /// how long a lease should last (refill interval, or more when Redis is far away), `first`
-    /// the size when nothing is measured yet, `cap` the most any lease may hold.
-    pub fn begin(&self, now: u64, span: u64, first: f64, cap: u64) -> Option<Ask> {
+    /// Starts a lease call, sized by `sizing` from the local demand since the last call.
+    pub fn begin(&self, now: u64, sizing: Sizing) -> Option<Ask> {
         if self.in_flight.swap(true, Ordering::AcqRel) {
             return None;
         }
+        let Sizing {
+            span,
+            first,
+            cap,
+            cap_when_short,
+        } = sizing;
         let asked_at = self.asked_at.swap(now, Ordering::AcqRel);
         let demand = self.demand.swap(0, Ordering::AcqRel) as f64;
         let old = f64::from_bits(self.rate.load(Ordering::Relaxed));
@@ -125,8 +158,12 @@ impl Lease {
             }
         };
         self.rate.store(rate.to_bits(), Ordering::Relaxed);
-        let want = (rate * span as f64 / SECOND as f64).ceil();
-        let want = (want as u64).clamp(1, cap.max(1));
+        let want = if cap_when_short && self.is_short() {
+            cap
+        } else {
+            (rate * span as f64 / SECOND as f64).ceil() as u64
+        };
+        let want = want.clamp(1, cap.max(1));
         self.size.store(want, Ordering::Relaxed);
         Some(Ask { want, sent_at: now })
     }
@@ -181,8 +218,9 @@ impl Lease {
         left == self.size.load(Ordering::Relaxed) / 2
     }
 
-    pub fn is_in_flight(&self) -> bool {
-        self.in_flight.load(Ordering::Acquire)
+    /// Whether the last lease call was sent within `window` of `now`.
+    pub fn asked_within(&self, now: u64, window: u64) -> bool {
+        now.saturating_sub(self.asked_at.load(Ordering::Acquire)) < window
     }
 
     /// Redis was left empty by the last answer.
@@ -223,10 +261,10 @@ mod tests {
     fn tokens_are_taken_until_the_lease_is_empty_or_expired() {
         let l = Lease::default();
         assert_eq!(l.take(5 * MS), Take::Need, "nothing leased yet");
-        let ask = l.begin(5 * MS, 100 * MS, 3.0, 10).unwrap();
+        let ask = l.begin(5 * MS, Sizing::new(100 * MS, 3.0, 10)).unwrap();
         assert_eq!(ask.want, 3);
         assert!(
-            l.begin(5 * MS, 100 * MS, 3.0, 10).is_none(),
+            l.begin(5 * MS, Sizing::new(100 * MS, 3.0, 10)).is_none(),
             "one call at a time"
         );
         l.granted(ask, 2, 7, 0, 50 * MS);
@@ -236,7 +274,7 @@ mod tests {
         assert_eq!(l.take(6 * MS), Take::Taken { left: 0 });
         assert_eq!(l.take(6 * MS), Take::Need);
         // A later lease expires 50 ms after it was asked for; then its tokens go back.
-        let ask = l.begin(10 * MS, 100 * MS, 3.0, 10).unwrap();
+        let ask = l.begin(10 * MS, Sizing::new(100 * MS, 3.0, 10)).unwrap();
         l.granted(ask, 4, 0, 0, 50 * MS);
         assert_eq!(l.take_expired(59 * MS), 0, "not expired yet");
         assert_eq!(l.take(59 * MS), Take::Taken { left: 3 });
@@ -248,7 +286,7 @@ mod tests {
     #[test]
     fn an_empty_answer_refuses_locally_until_the_wait_is_over() {
         let l = Lease::default();
-        let ask = l.begin(MS, 100 * MS, 1.0, 10).unwrap();
+        let ask = l.begin(MS, Sizing::new(100 * MS, 1.0, 10)).unwrap();
         l.granted(ask, 0, 0, 30 * MS, 1000 * MS);
         assert_eq!(l.take(11 * MS), Take::Empty { retry_in: 20 * MS });
         assert!(!l.wants_lease(11 * MS, 1000 * MS), "known empty: no call");
@@ -260,20 +298,47 @@ mod tests {
     #[test]
     fn lease_size_follows_local_demand_within_the_cap() {
         let l = Lease::default();
-        let ask = l.begin(SECOND, 100 * MS, 2.0, 50).unwrap();
+        let ask = l.begin(SECOND, Sizing::new(100 * MS, 2.0, 50)).unwrap();
         l.granted(ask, 2, 100, 0, SECOND);
         // 300 requests in the next second: 300/s, so 30 per 100 ms.
         for _ in 0..300 {
             l.take(SECOND + MS);
         }
-        let ask = l.begin(2 * SECOND, 100 * MS, 2.0, 50).unwrap();
+        let ask = l.begin(2 * SECOND, Sizing::new(100 * MS, 2.0, 50)).unwrap();
         assert_eq!(ask.want, 30);
         l.granted(ask, 30, 100, 0, SECOND);
         // 10,000/s would be 1,000 a lease: capped.
         for _ in 0..1_000 {
             l.take(2 * SECOND + MS);
         }
-        let ask = l.begin(2 * SECOND + 100 * MS, 100 * MS, 2.0, 50).unwrap();
+        let ask = l
+            .begin(2 * SECOND + 100 * MS, Sizing::new(100 * MS, 2.0, 50))
+            .unwrap();
         assert_eq!(ask.want, 50);
+    }
+
+    #[test]
+    fn after_a_short_answer_a_bucket_asks_for_the_most_a_lease_may_hold() {
+        let l = Lease::default();
+        let sizing = Sizing {
+            cap_when_short: true,
+            ..Sizing::new(100 * MS, 30.0, 75)
+        };
+        let ask = l.begin(SECOND, sizing).unwrap();
+        assert_eq!(ask.want, 30, "nothing measured: the first want");
+        // Redis had 20 of the 30 and says when twice the want is back.
+        l.granted(ask, 20, 0, 200 * MS, SECOND);
+        for _ in 0..30 {
+            l.take(SECOND + MS);
+        }
+        let ask = l.begin(SECOND + 200 * MS, sizing).unwrap();
+        assert_eq!(ask.want, 75, "short: the cap, not 150/s × 100 ms");
+        l.granted(ask, 75, 100, 0, SECOND);
+        let ask = l.begin(SECOND + 300 * MS, sizing).unwrap();
+        assert!(ask.want < 75, "a full answer: back to the demand");
+        l.granted(ask, 0, 0, 200 * MS, SECOND);
+        let quota = Sizing::new(100 * MS, 30.0, 75);
+        let ask = l.begin(SECOND + 600 * MS, quota).unwrap();
+        assert!(ask.want < 75, "without cap_when_short the demand decides");
     }
 }

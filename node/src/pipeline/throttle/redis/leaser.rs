@@ -5,7 +5,7 @@
 //! probes instead, and on the first answer counts what was admitted meanwhile and resumes.
 
 use super::bucket::LeasedBucket;
-use super::lease::{Ask, SECOND};
+use super::lease::{Ask, SECOND, Sizing};
 use super::quota::LeasedQuota;
 use super::{Shared, metrics};
 use edgeway_shared::ThrottleSettings;
@@ -92,7 +92,11 @@ fn dispatch(shared: &Arc<Shared>) {
         let ask = if b.lease.wants_lease(now, recent) {
             let (rate, _) = b.settings();
             let first = rate * span as f64 / SECOND as f64 / nodes;
-            b.lease.begin(now, span, first, b.cap(span))
+            let sizing = Sizing {
+                cap_when_short: true,
+                ..Sizing::new(span, first, b.cap(span))
+            };
+            b.lease.begin(now, sizing)
         } else {
             None
         };
@@ -121,7 +125,7 @@ fn dispatch(shared: &Arc<Shared>) {
         }
         let ask = if q.lease.wants_lease(now, recent) {
             let limit = q.limit.load(Ordering::Relaxed);
-            q.lease.begin(now, span, 1.0, limit)
+            q.lease.begin(now, Sizing::new(span, 1.0, limit))
         } else {
             None
         };
@@ -167,6 +171,17 @@ async fn bucket_call(shared: Arc<Shared>, b: Arc<LeasedBucket>, ask: Option<Ask>
                 let ttl = Shared::ms(shared.settings.lease_ttl_ms);
                 let wait = grant.wait_us.saturating_mul(1_000);
                 b.lease.granted(ask, grant.granted, grant.left, wait, ttl);
+                if wait > 0 {
+                    // Ask again as soon as Redis said to, not at the next tick: until the
+                    // answer comes, this node refuses the bucket's requests.
+                    let due =
+                        Duration::from_nanos((ask.sent_at + wait).saturating_sub(shared.now()));
+                    let shared = shared.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(due).await;
+                        shared.wake.notify_one();
+                    });
+                }
                 metrics::lease(outcome(grant.granted, want), "throttle", grant.granted);
             }
         }
