@@ -174,6 +174,12 @@ pub struct Limits {
     /// ...and the burst it absorbs at once.
     #[serde(default = "default_node_burst")]
     pub node_burst: u32,
+    /// WebSocket connections without a message either way for this long are closed (1001).
+    #[serde(default = "default_ws_idle")]
+    pub websocket_idle_timeout_ms: u64,
+    /// WebSocket connections are closed (1001) this long after their handshake.
+    #[serde(default = "default_ws_max")]
+    pub websocket_max_duration_ms: u64,
     /// Cluster-wide throttles and quotas in Redis; without it every limit is this node's.
     #[serde(default)]
     pub redis: Option<crate::pipeline::throttle::RedisSettings>,
@@ -219,6 +225,12 @@ fn default_header_timeout() -> u64 {
 }
 fn default_grace() -> u64 {
     30_000
+}
+fn default_ws_idle() -> u64 {
+    10 * 60 * 1000
+}
+fn default_ws_max() -> u64 {
+    2 * 60 * 60 * 1000
 }
 fn default_node_rate() -> f64 {
     10_000.0
@@ -330,6 +342,14 @@ impl NodeConfig {
         }
         if l.node_burst == 0 {
             return Err(invalid("limits.node_burst", "must be >= 1"));
+        }
+        if !(100..=default_ws_idle()).contains(&l.websocket_idle_timeout_ms) {
+            let range = format!("must be between 100 and {}", default_ws_idle());
+            return Err(invalid("limits.websocket_idle_timeout_ms", range));
+        }
+        if !(1_000..=default_ws_max()).contains(&l.websocket_max_duration_ms) {
+            let range = format!("must be between 1000 and {}", default_ws_max());
+            return Err(invalid("limits.websocket_max_duration_ms", range));
         }
         if let Some(redis) = &l.redis {
             redis

@@ -152,9 +152,14 @@ impl Node {
             access_log: access_log.clone(),
             spans,
             alt_svc: Default::default(),
+            websockets: crate::pipeline::websocket::Sessions::new(&config.node.id),
         });
         let ready = Arc::new(AtomicBool::new(false));
-        let drain = Arc::new(Drain::new(cluster_slot.clone()));
+        let drain = Arc::new(Drain::new(
+            cluster_slot.clone(),
+            gateway.websockets.clone(),
+            live_limits.clone(),
+        ));
         let admin = Arc::new(Admin {
             control: control.clone(),
             token,

@@ -14,6 +14,7 @@ pub mod node;
 pub mod otlp;
 pub mod redis;
 pub mod relay;
+pub mod websocket;
 
 pub use admin::{AdminClient, doc};
 pub use backend::{Backend, ResetBackend, closed_port};

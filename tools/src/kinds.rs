@@ -39,6 +39,7 @@ pub const KINDS: &[Kind] = &[
             ("ID", "/id"),
             ("METHOD", "/method"),
             ("PATH", "/path"),
+            ("ROUTE KEY", "/route_key"),
             ("INTEGRATION", "/integration_id"),
             ("API KEY", "/api_key_required"),
             ("AUTHORIZER", "/authorizer_id"),

@@ -120,9 +120,12 @@ pub(super) fn auto_deploy(view: &State, api_id: &str, pending: &[Change]) -> Res
     Ok(out)
 }
 
-/// AWS-style route id from its key: `GET /pets/{id}` → `get-pets-id`.
+/// AWS-style route id from its key: `GET /pets/{id}` → `get-pets-id`, `$connect` → `connect`.
 pub fn route_id(route: &Route) -> String {
-    let raw = format!("{} {}", route.method, route.path).to_ascii_lowercase();
+    let raw = match &route.route_key {
+        Some(key) => key.to_ascii_lowercase(),
+        None => format!("{} {}", route.method, route.path).to_ascii_lowercase(),
+    };
     let slug: String = raw
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })

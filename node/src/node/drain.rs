@@ -1,10 +1,13 @@
 //! Draining a node (`POST /drain` on the admin API, or SIGTERM): tell the cluster it is
-//! leaving, stop accepting traffic, let in-flight requests finish up to the grace period, then
+//! leaving, close WebSocket connections (1001 Going Away, `$disconnect`), stop accepting traffic, let in-flight requests finish up to the grace period, then
 //! leave the cluster. The admin listener stays up, so `/ready` can say `draining` meanwhile.
 
 use crate::cluster::Cluster;
+use crate::config::LiveLimits;
+use crate::pipeline::websocket::{CloseReason, Sessions};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 
@@ -15,16 +18,26 @@ pub struct Drain {
     /// Those listeners; each finishes once its in-flight requests have (or the grace ran out).
     traffic: Mutex<Vec<JoinHandle<()>>>,
     cluster: Arc<OnceLock<Arc<Cluster>>>,
+    /// Open WebSocket connections, closed politely before the listeners stop.
+    websockets: Sessions,
+    /// `shutdown_grace_ms`: how long WebSocket close handshakes may take.
+    limits: LiveLimits,
     finished: watch::Sender<bool>,
 }
 
 impl Drain {
-    pub fn new(cluster: Arc<OnceLock<Arc<Cluster>>>) -> Drain {
+    pub fn new(
+        cluster: Arc<OnceLock<Arc<Cluster>>>,
+        websockets: Sessions,
+        limits: LiveLimits,
+    ) -> Drain {
         Drain {
             draining: AtomicBool::new(false),
             stop_traffic: watch::Sender::new(false),
             traffic: Mutex::new(Vec::new()),
             cluster,
+            websockets,
+            limits,
             finished: watch::Sender::new(false),
         }
     }
@@ -52,6 +65,26 @@ impl Drain {
         let cluster = self.cluster.get();
         if let Some(cluster) = cluster {
             cluster.set_health("draining").await;
+        }
+        // Before the listeners stop: a worker's runtime, and the sessions on it, end with its
+        // listener, so the close handshakes and `$disconnect` calls must be done by then.
+        let open = self.websockets.open_count();
+        if open > 0 {
+            tracing::info!(
+                open,
+                "draining: closing WebSocket connections (1001 Going Away)"
+            );
+        }
+        let grace = Duration::from_millis(self.limits.load().shutdown_grace_ms);
+        let left = self
+            .websockets
+            .close_all(CloseReason::Draining, grace)
+            .await;
+        if left > 0 {
+            tracing::warn!(
+                left,
+                "WebSocket connections still open at the drain deadline"
+            );
         }
         tracing::info!("draining: no new connections; finishing in-flight requests");
         self.stop_traffic.send_replace(true);

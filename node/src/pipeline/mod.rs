@@ -15,6 +15,7 @@ pub mod resolve;
 pub mod respond;
 pub mod route;
 pub mod throttle;
+pub mod websocket;
 
 use crate::body::{Body, RequestBody};
 use crate::error::GatewayError;
@@ -63,6 +64,8 @@ pub struct Gateway {
     pub spans: crate::otlp::Spans,
     /// `Alt-Svc` for answers on TCP, once the HTTP/3 endpoint is up (never when it is off).
     pub alt_svc: std::sync::OnceLock<http::HeaderValue>,
+    /// The WebSocket connections this node holds.
+    pub websockets: websocket::Sessions,
 }
 
 /// What respond needs to know about how far a request got.
@@ -168,6 +171,9 @@ impl Gateway {
         if let endpoint::Placement::Forward { home } =
             endpoint::place(api, conn.listener, source_ip, &self.region)?
         {
+            if api.kind == edgeway_shared::ApiKind::Websocket {
+                return Err(websocket::not_forwarded());
+            }
             let outbound = endpoint::forward::Outbound {
                 method: &parts.method,
                 uri: &parts.uri,
@@ -178,6 +184,25 @@ impl Gateway {
             };
             let cluster = self.cluster.get().map(|c| &**c);
             return endpoint::forward::forward(cluster, &home, outbound).await;
+        }
+        if api.kind == edgeway_shared::ApiKind::Websocket {
+            if let Some(policy) = &resolved.stage.policy {
+                policy.check(source_ip)?;
+            }
+            let handshake = websocket::Handshake {
+                method: &parts.method,
+                uri: &parts.uri,
+                version: parts.version,
+                extensions: &mut parts.extensions,
+                headers,
+                path: resolved.path,
+                stage: &resolved.stage,
+                snapshot: &snapshot,
+                source_ip,
+                client_cert,
+                conn: &conn,
+            };
+            return websocket::connect(self, handshake, outcome).await;
         }
         outcome.cors = (resolved.stage.cors.as_ref())
             .map(|policy| cors::Applied::new(policy, &parts.method, &headers));
@@ -209,18 +234,8 @@ impl Gateway {
             outcome.principal = Some(principal.clone());
         }
 
-        match self
-            .throttle
-            .admit(&resolved.stage, &routed.route, &principal)
-            .await
-        {
-            Ok(rate) => outcome.rate = rate,
-            Err(refused) => {
-                outcome.rate = refused.info;
-                outcome.refused = Some(refused.kind);
-                return Err(refused.error);
-            }
-        }
+        self.admit(&resolved.stage, &routed.route, &principal, outcome)
+            .await?;
 
         let wait = match &routed.route.target {
             integrate::Target::Http(http) => http.timeout,
@@ -270,6 +285,29 @@ impl Gateway {
         outcome.integration_time = Some(integration_started.elapsed());
         outcome.integration_started = Some(integration_started);
         fetch.finish(result).await
+    }
+}
+
+impl Gateway {
+    /// The throttle phase: admits the request or refuses it, noting which limit did.
+    async fn admit(
+        &self,
+        stage: &crate::snapshot::StageRuntime,
+        route: &crate::snapshot::RouteRuntime,
+        principal: &authorize::Principal,
+        outcome: &mut Outcome,
+    ) -> Result<(), GatewayError> {
+        match self.throttle.admit(stage, route, principal).await {
+            Ok(rate) => {
+                outcome.rate = rate;
+                Ok(())
+            }
+            Err(refused) => {
+                outcome.rate = refused.info;
+                outcome.refused = Some(refused.kind);
+                Err(refused.error)
+            }
+        }
     }
 }
 

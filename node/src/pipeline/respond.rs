@@ -53,6 +53,21 @@ pub fn error_response(error: &GatewayError, api: Option<&Api>, request_id: &str)
     response
 }
 
+/// A gateway error as a WebSocket client gets it, in a message (AWS's shape).
+pub fn websocket_error(error: &GatewayError, connection_id: &str, request_id: &str) -> String {
+    let message = if error.source == crate::error::ErrorSource::Client {
+        error.message.to_string()
+    } else {
+        "Internal server error".to_string()
+    };
+    serde_json::json!({
+        "message": message,
+        "connectionId": connection_id,
+        "requestId": request_id,
+    })
+    .to_string()
+}
+
 /// Fills AWS's `$context` variables in a gateway response body template.
 fn fill(template: &str, error: &GatewayError, request_id: &str) -> String {
     let quoted = serde_json::Value::String(error.message.to_string()).to_string();

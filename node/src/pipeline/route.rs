@@ -37,7 +37,9 @@ pub fn route<'p>(
                 ResponseType::MissingAuthenticationToken,
                 "Missing Authentication Token",
             ),
-            ApiKind::Http => GatewayError::client(ResponseType::ResourceNotFound, "Not Found"),
+            ApiKind::Http | ApiKind::Websocket => {
+                GatewayError::client(ResponseType::ResourceNotFound, "Not Found")
+            }
         }),
         Err(MatchError::BadPath(why)) => Err(GatewayError::client(
             ResponseType::BadRequestParameters,

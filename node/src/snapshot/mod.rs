@@ -40,6 +40,8 @@ pub struct StageRuntime {
     /// The API as deployed (its gateway responses apply to this stage).
     pub api: Arc<Api>,
     pub router: Router<Arc<RouteRuntime>>,
+    /// WebSocket APIs: routes by route key (`$connect`, `$default`, `sendmessage`).
+    pub route_keys: HashMap<Arc<str>, Arc<RouteRuntime>>,
     /// Stage-wide throttle for every caller.
     pub throttle: Option<ThrottleSettings>,
     /// The API's resource policy, as deployed.
@@ -185,6 +187,7 @@ fn compile_stage(stage: &Stage, deployment: &Deployment) -> StageRuntime {
     let api = Arc::new(deployment.api.clone());
     let cache = StagePolicy::compile(stage.cache.as_ref());
     let mut router = Router::default();
+    let mut route_keys = HashMap::new();
     let authorizers: HashMap<&str, Arc<Authorizer>> = deployment
         .authorizers
         .iter()
@@ -214,7 +217,9 @@ fn compile_stage(stage: &Stage, deployment: &Deployment) -> StageRuntime {
                 .and_then(|(settings, policy)| RoutePolicy::compile(settings, policy, &key)),
             key,
         };
-        if let Err(e) = router.insert(&route.method, &route.path, Arc::new(runtime)) {
+        if route.route_key.is_some() {
+            route_keys.insert(runtime.key.clone(), Arc::new(runtime));
+        } else if let Err(e) = router.insert(&route.method, &route.path, Arc::new(runtime)) {
             tracing::warn!(route = %route.key(), error = %e, "route skipped");
         }
     }
@@ -222,6 +227,7 @@ fn compile_stage(stage: &Stage, deployment: &Deployment) -> StageRuntime {
         name: Arc::from(stage.name.as_str()),
         api,
         router,
+        route_keys,
         throttle: stage.throttle,
         policy: crate::pipeline::policy::Policy::compile(deployment.api.policy.as_ref()),
         cors: (deployment.api.cors.as_ref())

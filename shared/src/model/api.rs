@@ -37,6 +37,9 @@ pub struct Api {
     pub policy: Option<ResourcePolicy>,
     #[serde(default)]
     pub cors: Option<Cors>,
+    /// WebSocket APIs: where a message's route key is read, `$request.body.action` when absent.
+    #[serde(default)]
+    pub route_selection_expression: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,7 +49,13 @@ pub enum ApiKind {
     Rest,
     /// HTTP API: `$default` stage and route, optional auto-deploy.
     Http,
+    /// WebSocket API: routes by key (`$connect`, `$disconnect`, `$default`, custom keys picked
+    /// from each message by the route selection expression).
+    Websocket,
 }
+
+/// The route selection expression of a WebSocket API that sets none.
+pub const DEFAULT_ROUTE_SELECTION: &str = "$request.body.action";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -88,6 +97,12 @@ impl Api {
             api_key_source: ApiKeySource::default(),
             policy: None,
             cors: None,
+            route_selection_expression: None,
         }
+    }
+
+    /// WebSocket APIs: the route selection expression in force.
+    pub fn route_selection(&self) -> &str {
+        (self.route_selection_expression.as_deref()).unwrap_or(DEFAULT_ROUTE_SELECTION)
     }
 }

@@ -19,7 +19,7 @@ pub use access::{
     ApiKey, ApiKeySource, Cors, FailMode, PlanStage, QuotaPeriod, QuotaSettings, ResourcePolicy,
     ThrottleSettings, UsagePlan, UsagePlanKey,
 };
-pub use api::{Api, ApiKind, EndpointType, OutsideHome};
+pub use api::{Api, ApiKind, DEFAULT_ROUTE_SELECTION, EndpointType, OutsideHome};
 pub use authorizer::{Authorizer, AuthorizerType, JwtSettings};
 pub use cache::{
     CacheKeyParameters, CacheSettings, DEFAULT_CACHE_CAPACITY_BYTES, DEFAULT_CACHE_TTL_SECONDS,
@@ -33,4 +33,4 @@ pub use integration::{
 };
 pub use object::{Object, ObjectKey, ObjectKind, Record};
 pub use responses::{GatewayResponse, ResponseType};
-pub use route::{DEFAULT_ROUTE, Route};
+pub use route::{CONNECT_ROUTE, DEFAULT_ROUTE, DISCONNECT_ROUTE, Route};

@@ -8,6 +8,7 @@ use std::collections::{BTreeSet, HashSet};
 pub mod access;
 mod cache;
 mod endpoint;
+pub mod websocket;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{object}: {field}: {message}")]
@@ -73,6 +74,7 @@ impl Api {
             return Err(err(&me, "name", "must not be empty"));
         }
         endpoint::check(self, &me)?;
+        websocket::check_api(self, &me)?;
         if let Some(policy) = &self.policy {
             policy.check(&me)?;
         }
@@ -108,6 +110,9 @@ impl Route {
                 "authorization_scopes",
                 "scopes are non-empty words without spaces",
             ));
+        }
+        if kind == ApiKind::Websocket || self.route_key.is_some() {
+            return websocket::check_route(self, kind, &me);
         }
         if !METHODS.contains(&self.method.as_str()) {
             return Err(err(

@@ -65,10 +65,7 @@ fn api_document(mut doc: ApiDocument, current: &ApiDocument) -> ApiDocument {
     for route in &mut doc.routes {
         route.api_id = api_id.clone();
         if route.id.is_empty()
-            && let Some(old) = current
-                .routes
-                .iter()
-                .find(|r| r.method == route.method && r.path == route.path)
+            && let Some(old) = current.routes.iter().find(|r| r.key() == route.key())
         {
             route.id = old.id.clone();
         }

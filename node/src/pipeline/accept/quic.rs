@@ -108,7 +108,11 @@ pub async fn serve<H: Handler>(
     if tokio::time::timeout(grace, drained).await.is_err() {
         tracing::warn!("shutdown grace period over; closing remaining QUIC connections");
     }
-    endpoint.close(0u32.into(), b"shutting down");
+    // Connections still open after the grace period close as HTTP/3 says a clean close is
+    // spelled (H3_NO_ERROR, 0x100), like those h3 closes itself after their GOAWAY.
+    let no_error = u64::from(h3::error::Code::H3_NO_ERROR);
+    let code = quinn::VarInt::from_u64(no_error).expect("0x100 is a QUIC varint");
+    endpoint.close(code, b"shutting down");
     let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
 }
 

@@ -10,7 +10,7 @@
 //!   the entry; other callers get the stage's `unauthorized_handling`.
 //! - Answers carry `Age` and the stage's status header (`x-cache: Hit|Miss`).
 
-mod entry;
+pub(crate) mod entry;
 mod flights;
 pub mod policy;
 mod stats;
