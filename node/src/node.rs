@@ -171,6 +171,7 @@ impl Node {
             cluster: cluster_slot.clone(),
             drain: drain.clone(),
             caches,
+            websockets: gateway.websockets.clone(),
         });
         let (shutdown, stop) = watch::channel(false);
         let traffic_stop = drain.traffic_stop();
@@ -252,6 +253,7 @@ impl Node {
                     networks: &networks,
                     forwarder: Arc::new(forwarder),
                     caches: gateway.caches.clone(),
+                    websockets: gateway.websockets.clone(),
                     members,
                     stop: &stop,
                 };

@@ -215,3 +215,24 @@ pub struct FailedNode {
     pub node: String,
     pub error: String,
 }
+
+/// `GET /@connections/{id}`: a WebSocket connection, named as AWS's GetConnection names it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionInfo {
+    pub connection_id: String,
+    pub api_id: String,
+    pub stage: String,
+    /// Milliseconds since the Unix epoch.
+    pub connected_at: u64,
+    /// The last message either way, in milliseconds since the Unix epoch.
+    pub last_active_at: u64,
+    pub identity: ConnectionIdentity,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionIdentity {
+    pub source_ip: String,
+    pub user_agent: Option<String>,
+}

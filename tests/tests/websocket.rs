@@ -2,7 +2,7 @@
 //! handshake runs `$connect`, messages pick routes by the route selection expression, limits
 //! close with the right codes, `$disconnect` runs, and drain says Going Away.
 
-use edgeway_tests::cluster::wait_until;
+use edgeway_tests::cluster::{TestCluster, wait_until};
 use edgeway_tests::doc::{mock, proxy};
 use edgeway_tests::websocket::{Socket, close_frame, connect, next_text, send_text};
 use edgeway_tests::{Backend, TestNode, api_host};
@@ -273,4 +273,59 @@ async fn drain_says_going_away_to_websockets_and_ready_turns_false() {
     })
     .await;
     node.shutdown().await;
+}
+
+#[tokio::test]
+async fn at_connections_reach_a_client_held_by_another_node() {
+    let cluster = TestCluster::start(&["local", "local"]).await;
+    cluster.wait_members(2).await;
+    let backend = Backend::start("echo").await;
+    let doc = websocket(
+        "chat",
+        vec![proxy("echo", &backend.url("/messages"))],
+        vec![ws_route("$default", "echo")],
+    );
+    let (first, second) = (&cluster.nodes[0], &cluster.nodes[1]);
+    first.admin.apply(&doc).await;
+    let host = api_host("chat");
+    wait_until(LIMIT, "node-2 serves the API", || async {
+        connect(second.public_addr(), &host, "/prod", &[])
+            .await
+            .is_ok()
+    })
+    .await;
+    let mut socket = open(second, "chat").await;
+    send_text(&mut socket, "who am I").await;
+    let echo: Value = serde_json::from_str(&next_text(&mut socket).await).unwrap();
+    let id = echo["headers"]["x-edgeway-connection-id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(id.ends_with(".node-2"), "{id}");
+    let path = format!("/@connections/{id}");
+
+    // Sent through node-1, which holds nothing: it reaches node-2 over the peer channel.
+    let (status, body) = first
+        .admin
+        .post(&path, &json!({"note": "from node-1"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(next_text(&mut socket).await, r#"{"note":"from node-1"}"#);
+
+    let info = first.admin.get(&path).await;
+    assert_eq!(info["connectionId"], id.as_str(), "{info}");
+    assert_eq!(info["apiId"], "chat");
+    assert_eq!(info["identity"]["sourceIp"], "127.0.0.1");
+    assert!(info["connectedAt"].as_u64().unwrap() > 0);
+
+    let (status, body) = first.admin.delete(&path).await;
+    assert_eq!(status, 204, "{body}");
+    let frame = close_frame(&mut socket).await.expect("a close code");
+    assert_eq!(u16::from(frame.code), 1000, "{frame:?}");
+    wait_until(LIMIT, "the closed connection is gone", || async {
+        let reply = first.admin.call(http::Method::GET, &path, None).await;
+        reply.0 == 410
+    })
+    .await;
+    cluster.shutdown().await;
 }

@@ -4,6 +4,7 @@
 mod authorizers;
 mod cache;
 mod cluster;
+mod connections;
 mod keys;
 mod objects;
 mod plans;
@@ -39,6 +40,8 @@ pub struct Admin {
     pub drain: Arc<crate::node::Drain>,
     /// This node's stage response caches.
     pub caches: crate::pipeline::cache::Caches,
+    /// This node's WebSocket connections (`@connections`).
+    pub websockets: crate::pipeline::websocket::Sessions,
 }
 
 /// An admin failure: status, a stable error code, and a message naming what was wrong.
@@ -126,6 +129,10 @@ impl Admin {
                 .expect("static parts")),
             (_, ["cluster", rest @ ..]) => {
                 cluster::route(self.cluster.get().map(|c| &**c), &method, rest).await
+            }
+            (_, ["@connections", id]) => {
+                let body = read_body(incoming).await?;
+                connections::route(self, &method, id, body).await
             }
             (&Method::DELETE, ["apis", api, "stages", stage, "cache"]) => {
                 let query = parts.uri.query().unwrap_or("");

@@ -55,6 +55,8 @@ pub struct Join<'a> {
     pub forwarder: Option<Arc<dyn Forwarder>>,
     /// This node's response caches (cluster-wide flushes empty them).
     pub caches: crate::pipeline::cache::Caches,
+    /// This node's WebSocket connections (`@connections` from other nodes reaches them).
+    pub websockets: crate::pipeline::websocket::Sessions,
     /// Set to the number of live members (this node included) as it changes.
     pub members: watch::Sender<usize>,
     pub stop: watch::Receiver<bool>,
@@ -85,6 +87,7 @@ impl Cluster {
             handler,
             forwarder,
             caches,
+            websockets,
             members,
             stop,
         } = join;
@@ -121,7 +124,7 @@ impl Cluster {
             control.clone(),
             hints_tx,
             forwarder,
-            caches,
+            (caches, websockets),
         )));
         let (caught_up_tx, caught_up) = watch::channel(alone);
         let heartbeats = members::Heartbeats::default();
@@ -203,6 +206,22 @@ impl Cluster {
             .filter(|(_, s)| s.get(gossip::HEALTH) == Some("ready"))
             .filter_map(|(id, s)| peer_address(&id, &s))
             .collect()
+    }
+
+    /// One request to the live peer `node_id`; `Err` says why it could not be asked.
+    pub async fn call_node(
+        &self,
+        node_id: &str,
+        request: crate::peer::PeerRequest,
+    ) -> Result<crate::peer::PeerResponse, String> {
+        let peer = (self.live_peers().await.iter())
+            .filter(|(id, _)| *id.node_id == *node_id)
+            .find_map(|(id, state)| peer_address(id, state))
+            .ok_or_else(|| format!("node {node_id} is not a live member"))?;
+        self.peers
+            .call(&peer, request)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Asks every live peer to empty its cache of one stage; returns the ids of those that

@@ -4,6 +4,7 @@ use crate::control::Control;
 use crate::peer::protocol::{ForwardedRequest, ForwardedResponse, encode_records};
 use crate::peer::{BoxFuture, PeerHandler, PeerRequest, PeerResponse};
 use crate::pipeline::cache::Caches;
+use crate::pipeline::websocket::Sessions;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -17,6 +18,7 @@ pub struct ClusterService {
     hints: mpsc::Sender<String>,
     forwarder: Option<Arc<dyn Forwarder>>,
     caches: Caches,
+    websockets: Sessions,
 }
 
 impl ClusterService {
@@ -24,13 +26,14 @@ impl ClusterService {
         control: Arc<Control>,
         hints: mpsc::Sender<String>,
         forwarder: Option<Arc<dyn Forwarder>>,
-        caches: Caches,
+        (caches, websockets): (Caches, Sessions),
     ) -> ClusterService {
         ClusterService {
             control,
             hints,
             forwarder,
             caches,
+            websockets,
         }
     }
 }
@@ -57,6 +60,9 @@ impl PeerHandler for ClusterService {
                 PeerRequest::FlushCache { api, stage } => {
                     self.caches.flush_stage(&api, &stage).await;
                     PeerResponse::Ack
+                }
+                PeerRequest::Connection { id, action } => {
+                    crate::pipeline::websocket::manage::answer(&self.websockets, &id, action)
                 }
             }
         })

@@ -29,6 +29,7 @@ pub(super) struct Seams<'a> {
     /// Serves requests other regions forward to this node.
     pub forwarder: Arc<dyn Forwarder>,
     pub caches: crate::pipeline::cache::Caches,
+    pub websockets: crate::pipeline::websocket::Sessions,
     /// Kept up to date with the number of live members.
     pub members: watch::Sender<usize>,
     pub stop: &'a watch::Receiver<bool>,
@@ -47,6 +48,7 @@ pub(super) async fn join(
         networks,
         forwarder,
         caches,
+        websockets,
         members,
         stop,
     } = seams;
@@ -102,6 +104,7 @@ pub(super) async fn join(
         handler,
         forwarder: Some(forwarder),
         caches,
+        websockets,
         members,
         stop: stop.clone(),
     })

@@ -3,6 +3,7 @@
 //! encoding (checksummed JSON) inside the frame, so a record is byte-for-byte what the
 //! writer fsynced.
 
+use edgeway_shared::admin::ConnectionInfo;
 use edgeway_shared::codec::{self, CodecError};
 use edgeway_shared::{ObjectKey, Record, Version};
 use serde::{Deserialize, Serialize};
@@ -24,6 +25,12 @@ pub enum PeerRequest {
     Forward(ForwardedRequest),
     /// Empty this node's response cache of one stage (a cluster-wide flush).
     FlushCache { api: String, stage: String },
+    /// `@connections/{id}` for a WebSocket connection the receiver holds. Appended, so the
+    /// kinds above keep their wire tags; a node without it answers with a decode error.
+    Connection {
+        id: String,
+        action: ConnectionAction,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,6 +41,21 @@ pub enum PeerResponse {
     Ack,
     Forwarded(ForwardedResponse),
     Error(String),
+    /// `Connection`: the receiver holds no such connection (appended, as above).
+    Gone,
+    /// `Connection` with `ConnectionAction::Info`.
+    Connection(ConnectionInfo),
+}
+
+/// What `@connections/{id}` does to a connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ConnectionAction {
+    /// `POST`: send the body as a message.
+    Send(Vec<u8>),
+    /// `GET`.
+    Info,
+    /// `DELETE`: close it (1000).
+    Disconnect,
 }
 
 /// Every (key, version) a node holds, tombstones included, and the tick of its clock the list
@@ -116,6 +138,24 @@ mod tests {
         };
         let bytes = encode(&request).unwrap();
         assert_eq!(decode::<PeerRequest>(&bytes).unwrap(), request);
+    }
+
+    #[test]
+    fn connection_kinds_round_trip_after_the_older_ones() {
+        let request = PeerRequest::Connection {
+            id: "0123456789abcdef.node-2".into(),
+            action: ConnectionAction::Send(b"hi".to_vec()),
+        };
+        let bytes = encode(&request).unwrap();
+        assert_eq!(decode::<PeerRequest>(&bytes).unwrap(), request);
+        // Appending kept the older kinds' tags: Manifest is still variant 0.
+        let manifest = encode(&PeerRequest::Manifest).unwrap();
+        assert_eq!(
+            decode::<PeerRequest>(&manifest).unwrap(),
+            PeerRequest::Manifest
+        );
+        let gone = encode(&PeerResponse::Gone).unwrap();
+        assert_eq!(decode::<PeerResponse>(&gone).unwrap(), PeerResponse::Gone);
     }
 
     #[test]

@@ -5,12 +5,14 @@
 //! - `connect`: the HTTP/1.1 Upgrade and the `$connect` route (its refusal is the answer);
 //! - `session`: the message loop, limits, `$disconnect`;
 //! - `select`: route key from the message body; `sessions`: the node's open connections;
-//! - `close`: every close code sent; `event`: what integrations are told of a connection.
+//! - `close`: every close code sent; `event`: what integrations are told of a connection;
+//! - `manage`: `@connections/{id}` here or on the owning node.
 
 mod call;
 pub mod close;
 mod connect;
 mod event;
+pub mod manage;
 pub mod select;
 mod session;
 pub mod sessions;
