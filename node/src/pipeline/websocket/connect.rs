@@ -119,12 +119,7 @@ pub(in crate::pipeline) async fn connect(
         }
     }
     let limits = gateway.limits.load();
-    let session = Session::new(
-        connection,
-        registration,
-        &limits,
-        gateway.websockets.clone(),
-    );
+    let session = Session::new(connection, registration, &limits);
     tokio::spawn(session::run(session, upgrade));
     Ok(switching_protocols(&accept_key))
 }

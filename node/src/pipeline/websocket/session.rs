@@ -6,7 +6,7 @@
 use super::call::{Connection, answer_body};
 use super::close::CloseReason;
 use super::event::EventType;
-use super::sessions::{Command, Registration, Sessions};
+use super::sessions::{Command, Registration};
 use super::{MAX_FRAME_BYTES, MAX_MESSAGE_BYTES, select};
 use crate::config::Limits;
 use crate::error::GatewayError;
@@ -37,7 +37,6 @@ pub struct Session {
     registration: Registration,
     idle: Duration,
     max: Duration,
-    sessions: Sessions,
 }
 
 impl Session {
@@ -45,14 +44,12 @@ impl Session {
         connection: Arc<Connection>,
         registration: Registration,
         limits: &Limits,
-        sessions: Sessions,
     ) -> Session {
         Session {
             connection,
             registration,
             idle: Duration::from_millis(limits.websocket_idle_timeout_ms),
             max: Duration::from_millis(limits.websocket_max_duration_ms),
-            sessions,
         }
     }
 }
@@ -76,17 +73,11 @@ pub async fn run(mut session: Session, upgrade: OnUpgrade) {
         Ended::Gateway(reason) => tracing::debug!(connection = %id, ?reason, "websocket closed"),
         Ended::Broken(e) => tracing::debug!(connection = %id, error = %e, "websocket broke"),
     }
-    // Gone from the registry before `$disconnect`, so `@connections` no longer finds it.
-    let Session {
-        connection,
-        registration,
-        sessions,
-        ..
-    } = session;
-    drop(registration);
+    // Unlisted before `$disconnect`, so `@connections` no longer finds it; still counted as
+    // running until `$disconnect` is done, so a drain waits for that too.
+    session.registration.unlist();
     open.decrement(1.0);
-    disconnect(&connection).await;
-    drop(sessions);
+    disconnect(&session.connection).await;
 }
 
 /// `$disconnect`, best effort: its answer is dropped and a failure only logged.

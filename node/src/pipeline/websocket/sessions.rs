@@ -46,22 +46,36 @@ struct Entry {
 pub struct Sessions {
     node: Arc<str>,
     open: Arc<Mutex<HashMap<String, Entry>>>,
+    /// Sessions still running, `$disconnect` included (drain waits for them).
     count: Arc<watch::Sender<usize>>,
     /// Set by drain: new handshakes are refused.
     closing: Arc<AtomicBool>,
 }
 
-/// A session's place in the registry; leaving drops it, whatever ends the session.
+/// A session's place in the registry: listed (reachable by `@connections`) until `unlist`,
+/// counted as running until dropped, whatever ends the session.
 pub struct Registration {
     pub id: String,
     pub info: Arc<Info>,
     pub commands: mpsc::UnboundedReceiver<Command>,
     sessions: Sessions,
+    listed: bool,
+}
+
+impl Registration {
+    /// No longer reachable by id; still counted as running (its `$disconnect` may be).
+    pub fn unlist(&mut self) {
+        if std::mem::take(&mut self.listed) {
+            let mut open = self.sessions.open.lock().expect("sessions lock");
+            open.remove(&self.id);
+        }
+    }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.sessions.remove(&self.id);
+        self.unlist();
+        self.sessions.count.send_modify(|n| *n -= 1);
     }
 }
 
@@ -109,19 +123,14 @@ impl Sessions {
         };
         let mut open = self.open.lock().expect("sessions lock");
         open.insert(id.clone(), entry);
-        self.count.send_replace(open.len());
+        self.count.send_modify(|n| *n += 1);
         Registration {
             id,
             info,
             commands: rx,
             sessions: self.clone(),
+            listed: true,
         }
-    }
-
-    fn remove(&self, id: &str) {
-        let mut open = self.open.lock().expect("sessions lock");
-        open.remove(id);
-        self.count.send_replace(open.len());
     }
 
     pub fn info(&self, id: &str) -> Option<Arc<Info>> {
@@ -140,7 +149,7 @@ impl Sessions {
     }
 
     /// Refuses new handshakes, tells every open connection to close with `reason`, and waits
-    /// up to `deadline` for their sessions to end. Returns how many were still open then.
+    /// up to `deadline` for their sessions to end (`$disconnect` included). Returns how many were still open then.
     pub async fn close_all(&self, reason: CloseReason, deadline: Duration) -> usize {
         self.closing.store(true, Ordering::Release);
         {
@@ -206,6 +215,13 @@ mod tests {
             Some(Command::Close(CloseReason::Draining))
         ));
         assert!(sessions.is_closing());
+        registration.unlist();
+        assert!(sessions.info(&registration.id).is_none(), "unlisted");
+        tokio::task::yield_now().await;
+        assert!(
+            !waiting.is_finished(),
+            "still running: its $disconnect may be"
+        );
         drop(registration);
         assert_eq!(waiting.await.unwrap(), 0);
         assert_eq!(sessions.open_count(), 0);
