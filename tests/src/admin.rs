@@ -151,6 +151,22 @@ pub mod doc {
         json!({ "method": method, "path": path, "integration_id": integration })
     }
 
+    /// A WebSocket API's route, by its route key (`$connect`, `$default`, `join`...).
+    pub fn ws_route(key: &str, integration: &str) -> Value {
+        json!({ "route_key": key, "integration_id": integration })
+    }
+
+    /// A WebSocket API deployed to stage `prod`.
+    pub fn websocket(id: &str, integrations: Vec<Value>, routes: Vec<Value>) -> Value {
+        json!({
+            "api": { "id": id, "name": id, "kind": "websocket" },
+            "integrations": integrations,
+            "routes": routes,
+            "stages": [{ "name": "prod" }],
+            "deploy_to": ["prod"],
+        })
+    }
+
     /// A REST API deployed to `stage` with these integrations and routes.
     pub fn rest(id: &str, stage: &str, integrations: Vec<Value>, routes: Vec<Value>) -> Value {
         json!({

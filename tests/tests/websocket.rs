@@ -3,28 +3,13 @@
 //! close with the right codes, `$disconnect` runs, and drain says Going Away.
 
 use edgeway_tests::cluster::{TestCluster, wait_until};
-use edgeway_tests::doc::{mock, proxy};
+use edgeway_tests::doc::{mock, proxy, websocket, ws_route};
 use edgeway_tests::websocket::{Socket, close_frame, connect, next_text, send_text};
 use edgeway_tests::{Backend, TestNode, api_host};
 use serde_json::{Value, json};
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(15);
-
-fn ws_route(key: &str, integration: &str) -> Value {
-    json!({ "route_key": key, "integration_id": integration })
-}
-
-/// A WebSocket API deployed to stage `prod`.
-fn websocket(id: &str, integrations: Vec<Value>, routes: Vec<Value>) -> Value {
-    json!({
-        "api": { "id": id, "name": id, "kind": "websocket" },
-        "integrations": integrations,
-        "routes": routes,
-        "stages": [{ "name": "prod" }],
-        "deploy_to": ["prod"],
-    })
-}
 
 async fn open(node: &TestNode, api: &str) -> Socket {
     connect(node.public_addr(), &api_host(api), "/prod", &[])

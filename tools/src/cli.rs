@@ -134,6 +134,9 @@ pub enum Command {
     /// Cluster membership and convergence, as this node sees them
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// WebSocket connections (`@connections`), on any node: the one holding it is reached
+    #[command(subcommand)]
+    Connections(ConnectionsCommand),
     /// DNS records of the cluster: per region, the addresses of its healthy nodes
     Dns {
         /// Names become `<region>.<ZONE>.`; without it, bare region labels (relative names)
@@ -162,6 +165,22 @@ pub enum CacheCommand {
         #[arg(long)]
         cluster: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConnectionsCommand {
+    /// A connection's API, stage, times and caller (exit 7 when it is gone: 410)
+    Get { id: String },
+    /// Send a message: the text of --data, or the bytes of a file with -f (`-` reads stdin)
+    Send {
+        id: String,
+        #[arg(long, conflicts_with = "file", required_unless_present = "file")]
+        data: Option<String>,
+        #[arg(short, long)]
+        file: Option<PathBuf>,
+    },
+    /// Close a connection (1000, normal closure)
+    Delete { id: String },
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,6 +1,5 @@
 //! What each command does: admin API calls, printed in the chosen format.
 
-use crate::apply;
 use crate::cli::{
     CacheCommand, CertsCommand, Cli, ClusterCommand, Command, DnsFormat, KeysCommand, PlansCommand,
 };
@@ -8,6 +7,7 @@ use crate::client::Client;
 use crate::kinds::{Kind, segment};
 use crate::output::{Format, render};
 use crate::settings::{Flags, Settings};
+use crate::{apply, connections};
 use anyhow::Context;
 use edgeway_shared::admin::{
     CacheFlush, ClusterMembers, ClusterStatus, DeployRequest, Health, PlanKeyRequest, UsageUpdate,
@@ -149,6 +149,7 @@ pub async fn run(cli: Cli, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Resu
                 other => render(&serde_json::to_value(flushed)?, other, None),
             }
         }
+        Command::Connections(command) => connections::run(client, command, format).await?,
         Command::Cluster(ClusterCommand::Members) => {
             let members: ClusterMembers =
                 serde_json::from_value(client.get("/cluster/members").await?)

@@ -7,6 +7,7 @@ pub mod certs;
 pub mod cli;
 pub mod client;
 pub mod commands;
+pub mod connections;
 pub mod dns;
 pub mod exit;
 pub mod kinds;
