@@ -63,9 +63,7 @@ async fn get_send_and_delete_a_websocket_connection() {
     assert_eq!(u16::from(frame.code), 1000, "{frame:?}");
 
     // Gone: 410, which a script sees as exit 7 with the server's message.
-    ctl.run(&["connections", "get", &id])
-        .await
-        .fails(7, "410");
+    ctl.run(&["connections", "get", &id]).await.fails(7, "410");
     ctl.run(&["connections", "send", &id])
         .await
         .fails(2, "--data");
