@@ -11,6 +11,14 @@ use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(15);
 
+/// Deploys WebSocket API `chat` with these integrations and routes, and opens a connection.
+async fn chat(node: &TestNode, integrations: Vec<Value>, routes: Vec<Value>) -> Socket {
+    node.admin
+        .apply(&websocket("chat", integrations, routes))
+        .await;
+    open(node, "chat").await
+}
+
 async fn open(node: &TestNode, api: &str) -> Socket {
     connect(node.public_addr(), &api_host(api), "/prod", &[])
         .await
@@ -60,8 +68,8 @@ async fn websocket_apis_are_validated_with_field_names() {
 async fn messages_pick_routes_by_the_expression_and_fall_back_to_default() {
     let node = TestNode::start().await;
     let backend = Backend::start("echo").await;
-    let doc = websocket(
-        "chat",
+    let mut socket = chat(
+        &node,
         vec![
             mock("ok", 200, ""),
             mock("joined", 200, r#"{"joined":true}"#),
@@ -72,9 +80,8 @@ async fn messages_pick_routes_by_the_expression_and_fall_back_to_default() {
             ws_route("join", "joined"),
             ws_route("$default", "echo"),
         ],
-    );
-    node.admin.apply(&doc).await;
-    let mut socket = open(&node, "chat").await;
+    )
+    .await;
 
     send_text(&mut socket, r#"{"action":"join"}"#).await;
     assert_eq!(next_text(&mut socket).await, r#"{"joined":true}"#);
@@ -103,13 +110,12 @@ async fn messages_pick_routes_by_the_expression_and_fall_back_to_default() {
 #[tokio::test]
 async fn without_a_default_route_an_unmatched_message_gets_an_error_message() {
     let node = TestNode::start().await;
-    let doc = websocket(
-        "chat",
+    let mut socket = chat(
+        &node,
         vec![mock("joined", 200, "joined")],
         vec![ws_route("join", "joined")],
-    );
-    node.admin.apply(&doc).await;
-    let mut socket = open(&node, "chat").await;
+    )
+    .await;
     send_text(&mut socket, r#"{"action":"shout"}"#).await;
     let error: Value = serde_json::from_str(&next_text(&mut socket).await).unwrap();
     assert_eq!(error["message"], "Forbidden", "{error}");
@@ -160,13 +166,12 @@ async fn connect_refusals_reach_the_client_as_http_answers() {
 #[tokio::test]
 async fn messages_over_128_kib_close_with_1009() {
     let node = TestNode::start().await;
-    let doc = websocket(
-        "chat",
+    let mut socket = chat(
+        &node,
         vec![mock("m", 200, "ok")],
         vec![ws_route("$default", "m")],
-    );
-    node.admin.apply(&doc).await;
-    let mut socket = open(&node, "chat").await;
+    )
+    .await;
     send_text(&mut socket, "small").await;
     assert_eq!(next_text(&mut socket).await, "ok");
     // Fragments of 16 KiB stay under the frame limit; the message as a whole does not.
@@ -210,13 +215,12 @@ async fn idle_connections_close_going_away_and_disconnect_runs() {
     })
     .await;
     let gone = Backend::start("disconnect").await;
-    let doc = websocket(
-        "chat",
+    let mut socket = chat(
+        &node,
         vec![mock("m", 200, "ok"), proxy("bye", &gone.url("/bye"))],
         vec![ws_route("$default", "m"), ws_route("$disconnect", "bye")],
-    );
-    node.admin.apply(&doc).await;
-    let mut socket = open(&node, "chat").await;
+    )
+    .await;
     send_text(&mut socket, "hello").await;
     assert_eq!(next_text(&mut socket).await, "ok");
     let frame = close_frame(&mut socket).await.expect("a close code");
@@ -233,13 +237,12 @@ async fn idle_connections_close_going_away_and_disconnect_runs() {
 async fn drain_says_going_away_to_websockets_and_ready_turns_false() {
     let node = TestNode::start().await;
     let gone = Backend::start("disconnect").await;
-    let doc = websocket(
-        "chat",
+    let mut socket = chat(
+        &node,
         vec![mock("m", 200, "ok"), proxy("bye", &gone.url("/bye"))],
         vec![ws_route("$default", "m"), ws_route("$disconnect", "bye")],
-    );
-    node.admin.apply(&doc).await;
-    let mut socket = open(&node, "chat").await;
+    )
+    .await;
     send_text(&mut socket, "hello").await;
     assert_eq!(next_text(&mut socket).await, "ok");
 
