@@ -202,7 +202,9 @@ impl Gateway {
                 client_cert,
                 conn: &conn,
             };
-            return websocket::connect(self, handshake, outcome).await;
+            // Boxed: the handshake's future is the largest of the phases, and every request's
+            // future would carry its size (moved at least once per request) if it were inline.
+            return Box::pin(websocket::connect(self, handshake, outcome)).await;
         }
         outcome.cors = (resolved.stage.cors.as_ref())
             .map(|policy| cors::Applied::new(policy, &parts.method, &headers));

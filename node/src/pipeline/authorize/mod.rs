@@ -66,39 +66,51 @@ pub async fn authorize(
     request: &RequestView<'_>,
 ) -> Result<Principal, GatewayError> {
     let mut principal = Principal::default();
-    if let Some(settings) = &route.authorizer {
-        registry.prune(snapshot);
-        let entry = registry.get(&stage.api.id, settings);
-        match &entry.runtime {
-            Runtime::Jwt(jwt) => {
-                jwt.authorize(
-                    request,
-                    &route.authorization_scopes,
-                    &stage.variables,
-                    &mut principal,
-                )
-                .await?
-            }
-            Runtime::Custom(custom) => {
-                let target = custom::Target {
-                    api_id: &stage.api.id,
-                    stage: &stage.name,
-                    route_key: &route.key,
-                    variables: &stage.variables,
-                };
-                custom.authorize(request, &target, &mut principal).await?
-            }
-            Runtime::Broken(_) => {
-                return Err(GatewayError::new(
-                    ResponseType::AuthorizerConfigurationError,
-                    ErrorSource::Internal,
-                    "Authorizer misconfigured",
-                ));
-            }
-        }
+    if route.authorizer.is_some() {
+        // Boxed: an authorizer's future (JWKS fetch, HTTP call, result cache) is large, and
+        // inline it would make every request's future that large, routes without one too.
+        let call = run_authorizer(registry, snapshot, stage, route, request, &mut principal);
+        Box::pin(call).await?;
     }
     if route.api_key_required {
         api_key::check(snapshot, stage, request, &mut principal)?;
     }
     Ok(principal)
+}
+
+/// Runs the route's authorizer (JWT or custom), filling `principal`.
+async fn run_authorizer(
+    registry: &Registry,
+    snapshot: &Snapshot,
+    stage: &StageRuntime,
+    route: &RouteRuntime,
+    request: &RequestView<'_>,
+    principal: &mut Principal,
+) -> Result<(), GatewayError> {
+    let Some(settings) = &route.authorizer else {
+        return Ok(());
+    };
+    registry.prune(snapshot);
+    let entry = registry.get(&stage.api.id, settings);
+    match &entry.runtime {
+        Runtime::Jwt(jwt) => {
+            let scopes = &route.authorization_scopes;
+            jwt.authorize(request, scopes, &stage.variables, principal)
+                .await
+        }
+        Runtime::Custom(custom) => {
+            let target = custom::Target {
+                api_id: &stage.api.id,
+                stage: &stage.name,
+                route_key: &route.key,
+                variables: &stage.variables,
+            };
+            custom.authorize(request, &target, principal).await
+        }
+        Runtime::Broken(_) => Err(GatewayError::new(
+            ResponseType::AuthorizerConfigurationError,
+            ErrorSource::Internal,
+            "Authorizer misconfigured",
+        )),
+    }
 }
