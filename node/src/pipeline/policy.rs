@@ -46,6 +46,8 @@ impl Policy {
     }
 }
 
+pub const X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
+
 /// The caller's address: the connection's peer, or, when that peer is a trusted proxy, the
 /// right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
 pub fn source_ip(peer: IpAddr, headers: &http::HeaderMap, trusted_proxies: &[Cidr]) -> IpAddr {
@@ -54,7 +56,7 @@ pub fn source_ip(peer: IpAddr, headers: &http::HeaderMap, trusted_proxies: &[Cid
         return peer;
     }
     let hops = headers
-        .get_all("x-forwarded-for")
+        .get_all(&X_FORWARDED_FOR)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))

@@ -5,6 +5,7 @@ use super::mapping::RequestTarget;
 use super::{CallContext, HttpTarget, MethodRequest};
 use crate::body::{self, Body};
 use crate::error::GatewayError;
+use crate::pipeline::policy::X_FORWARDED_FOR;
 use edgeway_shared::BackendProtocol;
 use edgeway_shared::ResponseType;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -36,6 +37,8 @@ const COMPONENT: &AsciiSet = &CONTROLS
     .add(b'{')
     .add(b'|')
     .add(b'}');
+
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
 /// Connection-level headers that never cross a proxy (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [HeaderName; 8] = [
@@ -159,7 +162,7 @@ fn proxy_request(
     headers.remove(header::HOST);
     // Every earlier line counts: several lines mean one comma-separated list.
     let mut forwarded_for = String::with_capacity(64);
-    for line in headers.get_all("x-forwarded-for").iter() {
+    for line in headers.get_all(&X_FORWARDED_FOR).iter() {
         if let Ok(line) = line.to_str() {
             forwarded_for.push_str(line);
             forwarded_for.push_str(", ");
@@ -167,10 +170,10 @@ fn proxy_request(
     }
     let _ = write!(forwarded_for, "{}", ctx.peer.ip());
     if let Ok(v) = HeaderValue::try_from(forwarded_for) {
-        headers.insert("x-forwarded-for", v);
+        headers.insert(X_FORWARDED_FOR, v);
     }
     headers.insert(
-        "x-forwarded-proto",
+        X_FORWARDED_PROTO,
         HeaderValue::from_static(if ctx.tls { "https" } else { "http" }),
     );
     Ok((parse_uri(uri)?, headers))

@@ -7,10 +7,11 @@
 //! agree: the backend's parent is the integration span.
 
 use crate::pipeline::ids::hex;
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
-pub const TRACEPARENT: &str = "traceparent";
-pub const TRACESTATE: &str = "tracestate";
+// Names as `HeaderName`s: a `&str` name is parsed and checked again on every use.
+pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+pub const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 
 /// The trace context for the integration request, read from the client's headers.
 pub struct TraceContext {
