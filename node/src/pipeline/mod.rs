@@ -256,17 +256,21 @@ impl Gateway {
             principal: &principal,
             wait,
         };
-        let fetch =
-            match cache::lookup(&self.caches, &snapshot, stage, &routed.route, lookup).await? {
-                cache::Lookup::Answer(response, used) => {
-                    outcome.cache = Some(used);
-                    return Ok(response);
-                }
-                cache::Lookup::Fetch(fetch) => {
-                    outcome.cache = fetch.used;
-                    fetch
-                }
-            };
+        let looked_up = if cache::takes_part(stage, &routed.route, &parts.method) {
+            cache::lookup(&self.caches, &snapshot, stage, &routed.route, lookup).await?
+        } else {
+            cache::pass_through()
+        };
+        let fetch = match looked_up {
+            cache::Lookup::Answer(response, used) => {
+                outcome.cache = Some(used);
+                return Ok(response);
+            }
+            cache::Lookup::Fetch(fetch) => {
+                outcome.cache = fetch.used;
+                fetch
+            }
+        };
 
         let integration_started = Instant::now();
         let ctx = CallContext {

@@ -78,6 +78,21 @@ struct Marks {
     warning: bool,
 }
 
+/// Whether the stage's cache takes part in a request of `method` to `route` at all. Checked
+/// before [`lookup`], so the many requests it does not concern skip building its future.
+pub fn takes_part(stage: &StageRuntime, route: &RouteRuntime, method: &http::Method) -> bool {
+    stage.cache.is_some() && route.cache.as_ref().is_some_and(|p| p.caches(method))
+}
+
+/// What a request the cache does not take part in does next: straight to the integration.
+pub fn pass_through() -> Lookup {
+    Lookup::Fetch(Fetch {
+        fill: None,
+        marks: Marks::default(),
+        used: None,
+    })
+}
+
 /// Runs the phase. Requests that are not cached go straight to the integration.
 pub async fn lookup(
     caches: &Caches,
@@ -158,14 +173,6 @@ pub async fn lookup(
     }
 }
 
-fn pass_through() -> Lookup {
-    Lookup::Fetch(Fetch {
-        fill: None,
-        marks: Marks::default(),
-        used: None,
-    })
-}
-
 impl Fetch {
     /// Stores the integration's answer when it may be stored, and marks it.
     pub async fn finish(
@@ -174,7 +181,9 @@ impl Fetch {
     ) -> Result<Response<Body>, GatewayError> {
         let Fetch { fill, marks, .. } = self;
         let mut response = match fill {
-            Some(fill) => fill.store(result?).await?,
+            // Boxed: buffering an answer to store it is the rare path, and inline its future
+            // would be moved along with every request that goes to the integration.
+            Some(fill) => Box::pin(fill.store(result?)).await?,
             None => result?,
         };
         marks.apply(&mut response, "Miss");
