@@ -17,6 +17,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use std::cell::Cell;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 
@@ -137,14 +138,21 @@ async fn serve<H: Handler>(
             }
         }
     };
-    let over_quic = async move {
-        let Some((udp, config)) = quic else { return };
-        match config.endpoint(udp) {
-            Ok(endpoint) => accept::quic::serve(endpoint, handler, limits, stop).await,
-            Err(e) => tracing::error!(worker = index, error = %e, "worker UDP socket unusable"),
+    let over_quic = {
+        let (handler, limits) = (handler.clone(), limits.clone());
+        async move {
+            let Some((udp, config)) = quic else { return };
+            match config.endpoint(udp) {
+                Ok(endpoint) => accept::quic::serve(endpoint, handler, limits, stop).await,
+                Err(e) => tracing::error!(worker = index, error = %e, "worker UDP socket unusable"),
+            }
         }
     };
     tokio::join!(over_tcp, over_quic);
+    // The listeners are closed; sessions on this runtime (WebSockets being closed by the
+    // drain) end with it, so it stays up for them.
+    let grace = Duration::from_millis(limits.load().shutdown_grace_ms);
+    handler.settled(grace).await;
 }
 
 fn reuse_port_socket(addr: SocketAddr, kind: Type, protocol: Protocol) -> std::io::Result<Socket> {

@@ -263,6 +263,44 @@ async fn drain_says_going_away_to_websockets_and_ready_turns_false() {
     node.shutdown().await;
 }
 
+/// A draining node refuses new connections at once, even while a WebSocket client is slow to
+/// answer the close: the worker stays up for that session, not its listener.
+#[tokio::test]
+async fn drain_stops_accepting_while_a_websocket_is_still_closing() {
+    let node = TestNode::start().await;
+    let gone = Backend::start("disconnect").await;
+    let mut socket = chat(
+        &node,
+        vec![mock("m", 200, "ok"), proxy("bye", &gone.url("/bye"))],
+        vec![ws_route("$default", "m"), ws_route("$disconnect", "bye")],
+    )
+    .await;
+    send_text(&mut socket, "hello").await;
+    assert_eq!(next_text(&mut socket).await, "ok");
+
+    // The client reads nothing until the port is closed, so the node's Close waits for its
+    // answer (up to the 5 s grace of test nodes).
+    let (status, body) = node.admin.post("/drain", &json!({})).await;
+    assert_eq!(status, 202, "{body}");
+    let public = node.public_addr();
+    wait_until(
+        Duration::from_secs(3),
+        "the public port refuses connections",
+        || async { tokio::net::TcpStream::connect(public).await.is_err() },
+    )
+    .await;
+    assert_eq!(gone.hits(), 0, "the session is still closing");
+    let frame = close_frame(&mut socket).await.expect("a close code");
+    assert_eq!(u16::from(frame.code), 1001, "{frame:?}");
+    wait_until(
+        LIMIT,
+        "$disconnect ran after the listener stopped",
+        || async { gone.hits() == 1 },
+    )
+    .await;
+    node.shutdown().await;
+}
+
 #[tokio::test]
 async fn at_connections_reach_a_client_held_by_another_node() {
     let cluster = TestCluster::start(&["local", "local"]).await;

@@ -1,6 +1,7 @@
 //! Draining a node (`POST /drain` on the admin API, or SIGTERM): tell the cluster it is
-//! leaving, close WebSocket connections (1001 Going Away, `$disconnect`), stop accepting traffic, let in-flight requests finish up to the grace period, then
-//! leave the cluster. The admin listener stays up, so `/ready` can say `draining` meanwhile.
+//! leaving, stop accepting traffic, close WebSocket connections (1001 Going Away,
+//! `$disconnect`) and let in-flight requests finish, both up to the grace period, then leave
+//! the cluster. The admin listener stays up, so `/ready` can say `draining` meanwhile.
 
 use crate::cluster::Cluster;
 use crate::config::LiveLimits;
@@ -66,8 +67,11 @@ impl Drain {
         if let Some(cluster) = cluster {
             cluster.set_health("draining").await;
         }
-        // Before the listeners stop: a worker's runtime, and the sessions on it, end with its
-        // listener, so the close handshakes and `$disconnect` calls must be done by then.
+        // Listeners first: nothing new arrives from here on. Each public worker keeps its
+        // runtime up until its WebSocket sessions have ended (`Handler::settled`), so their
+        // close handshakes and `$disconnect` calls still run.
+        tracing::info!("draining: no new connections; finishing in-flight requests");
+        self.stop_traffic.send_replace(true);
         let open = self.websockets.open_count();
         if open > 0 {
             tracing::info!(
@@ -86,8 +90,6 @@ impl Drain {
                 "WebSocket connections still open at the drain deadline"
             );
         }
-        tracing::info!("draining: no new connections; finishing in-flight requests");
-        self.stop_traffic.send_replace(true);
         let listeners = std::mem::take(&mut *self.traffic.lock().await);
         for listener in listeners {
             let _ = listener.await;

@@ -33,6 +33,14 @@ pub trait Handler: Send + Sync + 'static {
         request: Request<B>,
         conn: ConnInfo,
     ) -> impl Future<Output = Response<Body>> + Send;
+
+    /// Resolves once what outlives its request (WebSocket sessions) has ended, or after
+    /// `grace`: a worker keeps its runtime, and so those sessions, up until then after its
+    /// listener has stopped.
+    fn settled(&self, grace: Duration) -> impl Future<Output = ()> + Send {
+        let _ = grace;
+        std::future::ready(())
+    }
 }
 
 /// Rejects a declared body over the limit at once, and caps a streamed one.

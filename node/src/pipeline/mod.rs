@@ -128,6 +128,10 @@ impl accept::Handler for Gateway {
         observe::record(self, &outcome, &asked, &request_id, &response, started);
         response
     }
+
+    async fn settled(&self, grace: Duration) {
+        self.websockets.ended(grace).await;
+    }
 }
 
 impl Gateway {

@@ -158,6 +158,12 @@ impl Sessions {
                 let _ = entry.commands.send(Command::Close(reason));
             }
         }
+        self.ended(deadline).await
+    }
+
+    /// Waits up to `deadline` for every session to end (`$disconnect` included). Returns how
+    /// many were still running then.
+    pub async fn ended(&self, deadline: Duration) -> usize {
         let mut count = self.count.subscribe();
         let _ = tokio::time::timeout(deadline, count.wait_for(|n| *n == 0)).await;
         self.open_count()
