@@ -301,6 +301,51 @@ async fn drain_stops_accepting_while_a_websocket_is_still_closing() {
     node.shutdown().await;
 }
 
+/// A series of API `metered` in `/metrics` (the recorder is process-wide: no other test uses
+/// that API).
+async fn metered(node: &TestNode, name: &str, labels: &[&str]) -> f64 {
+    let text = node.admin.get_text("/metrics").await;
+    let labels: Vec<&str> = ["api=\"metered\""]
+        .into_iter()
+        .chain(labels.to_vec())
+        .collect();
+    edgeway_tests::metric_value(&text, name, &labels)
+}
+
+#[tokio::test]
+async fn open_connections_and_messages_each_way_are_counted() {
+    const OPEN: &str = "edgeway_websocket_connections";
+    const MESSAGES: &str = "edgeway_websocket_messages_total";
+    let node = TestNode::start().await;
+    let doc = websocket(
+        "metered",
+        vec![mock("m", 200, "ok")],
+        vec![ws_route("$default", "m")],
+    );
+    node.admin.apply(&doc).await;
+    let mut socket = open(&node, "metered").await;
+    wait_until(LIMIT, "one open connection", || async {
+        metered(&node, OPEN, &[]).await == 1.0
+    })
+    .await;
+    for text in ["one", "two"] {
+        send_text(&mut socket, text).await;
+        assert_eq!(next_text(&mut socket).await, "ok");
+    }
+    wait_until(LIMIT, "two messages in and two out", || async {
+        let received = metered(&node, MESSAGES, &["direction=\"in\""]).await;
+        let sent = metered(&node, MESSAGES, &["direction=\"out\""]).await;
+        (received, sent) == (2.0, 2.0)
+    })
+    .await;
+    socket.close(None).await.expect("close");
+    wait_until(LIMIT, "no open connection after the close", || async {
+        metered(&node, OPEN, &[]).await == 0.0
+    })
+    .await;
+    node.shutdown().await;
+}
+
 #[tokio::test]
 async fn at_connections_reach_a_client_held_by_another_node() {
     let cluster = TestCluster::start(&["local", "local"]).await;

@@ -37,6 +37,9 @@ pub struct Session {
     registration: Registration,
     idle: Duration,
     max: Duration,
+    /// `edgeway_websocket_messages_total` by direction, registered once per connection.
+    received: metrics::Counter,
+    sent: metrics::Counter,
 }
 
 impl Session {
@@ -45,7 +48,10 @@ impl Session {
         registration: Registration,
         limits: &Limits,
     ) -> Session {
+        let stage = &connection.stage;
         Session {
+            received: message_counter(stage, "in"),
+            sent: message_counter(stage, "out"),
             connection,
             registration,
             idle: Duration::from_millis(limits.websocket_idle_timeout_ms),
@@ -150,7 +156,7 @@ impl Session {
 
     async fn on_message(&self, socket: &mut Socket, message: Bytes) {
         self.registration.info.touch();
-        self.count("in");
+        self.received.increment(1);
         let answer = match self.select(&message) {
             Some(route) => self.call(route, message).await,
             // AWS's answer to a message no route takes.
@@ -193,19 +199,18 @@ impl Session {
             Err(_) => Message::Binary(bytes),
         };
         if socket.send(message).await.is_ok() {
-            self.count("out");
+            self.sent.increment(1);
         }
     }
+}
 
-    fn count(&self, direction: &'static str) {
-        let stage = &self.connection.stage;
-        let labels = [
-            ("api", stage.api.id.clone()),
-            ("stage", stage.name.to_string()),
-            ("direction", direction.to_string()),
-        ];
-        metrics::counter!(MESSAGES, &labels).increment(1);
-    }
+fn message_counter(stage: &StageRuntime, direction: &'static str) -> metrics::Counter {
+    let labels = [
+        ("api", stage.api.id.clone()),
+        ("stage", stage.name.to_string()),
+        ("direction", direction.to_string()),
+    ];
+    metrics::counter!(MESSAGES, &labels)
 }
 
 fn open_gauge(stage: &StageRuntime) -> metrics::Gauge {
