@@ -233,21 +233,26 @@ async fn idle_connections_close_going_away_and_disconnect_runs() {
     node.shutdown().await;
 }
 
-#[tokio::test]
-async fn drain_says_going_away_to_websockets_and_ready_turns_false() {
-    let node = TestNode::start().await;
+/// A chat with a `$disconnect` backend and one message exchanged; then `POST /drain`.
+async fn chat_then_drain(node: &TestNode) -> (Socket, Backend) {
     let gone = Backend::start("disconnect").await;
     let mut socket = chat(
-        &node,
+        node,
         vec![mock("m", 200, "ok"), proxy("bye", &gone.url("/bye"))],
         vec![ws_route("$default", "m"), ws_route("$disconnect", "bye")],
     )
     .await;
     send_text(&mut socket, "hello").await;
     assert_eq!(next_text(&mut socket).await, "ok");
-
     let (status, body) = node.admin.post("/drain", &json!({})).await;
     assert_eq!(status, 202, "{body}");
+    (socket, gone)
+}
+
+#[tokio::test]
+async fn drain_says_going_away_to_websockets_and_ready_turns_false() {
+    let node = TestNode::start().await;
+    let (mut socket, gone) = chat_then_drain(&node).await;
     let frame = close_frame(&mut socket).await.expect("a close code");
     assert_eq!(u16::from(frame.code), 1001, "{frame:?}");
     assert_eq!(frame.reason, "Going away");
@@ -268,20 +273,9 @@ async fn drain_says_going_away_to_websockets_and_ready_turns_false() {
 #[tokio::test]
 async fn drain_stops_accepting_while_a_websocket_is_still_closing() {
     let node = TestNode::start().await;
-    let gone = Backend::start("disconnect").await;
-    let mut socket = chat(
-        &node,
-        vec![mock("m", 200, "ok"), proxy("bye", &gone.url("/bye"))],
-        vec![ws_route("$default", "m"), ws_route("$disconnect", "bye")],
-    )
-    .await;
-    send_text(&mut socket, "hello").await;
-    assert_eq!(next_text(&mut socket).await, "ok");
-
     // The client reads nothing until the port is closed, so the node's Close waits for its
     // answer (up to the 5 s grace of test nodes).
-    let (status, body) = node.admin.post("/drain", &json!({})).await;
-    assert_eq!(status, 202, "{body}");
+    let (mut socket, gone) = chat_then_drain(&node).await;
     let public = node.public_addr();
     wait_until(
         Duration::from_secs(3),
