@@ -5,7 +5,7 @@ use crate::body::{self, Body};
 use crate::error::GatewayError;
 use crate::pipeline::throttle::RateLimitInfo;
 use edgeway_shared::{Api, ResponseType};
-use http::header::{CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER};
+use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use http::{Response, StatusCode};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -78,13 +78,24 @@ fn fill(template: &str, error: &GatewayError, request_id: &str) -> String {
         .replace("$context.requestId", request_id)
 }
 
+/// A copy of `headers` with room for what the phases after it add (`Age`, the cache status,
+/// `x-request-id`, the rate-limit headers), so adding them does not grow the map again: for
+/// answers made from a stored head (mock integrations, cache hits).
+pub fn headers_with_room(headers: &HeaderMap) -> HeaderMap {
+    let mut copy = HeaderMap::with_capacity(headers.len() + 8);
+    for (name, value) in headers {
+        copy.append(name.clone(), value.clone());
+    }
+    copy
+}
+
 /// Headers every answer carries, and the rate-limit headers (IETF draft
 /// `RateLimit-Limit/-Remaining/-Reset`, `Retry-After` on 429) of the tightest limit that
 /// applied, when the request got as far as the throttle phase.
 pub fn finish(response: &mut Response<Body>, request_id: &str, rate: &RateLimitInfo) {
     let headers = response.headers_mut();
-    // One growth of the map for all of them: a mock's or cached answer's headers are a clone
-    // with no room to spare, and each insert past capacity would reallocate.
+    // At most one growth of the map for all of them (a backend's answer may come with no room
+    // to spare; see `headers_with_room` for the others).
     headers.reserve(5);
     if let Ok(v) = HeaderValue::try_from(request_id) {
         headers.insert(REQUEST_ID, v);

@@ -42,7 +42,7 @@ impl Entry {
     pub fn to_response(&self, now: Instant) -> Response<Body> {
         let mut response = Response::new(body::full(self.body.clone()));
         *response.status_mut() = self.status;
-        *response.headers_mut() = self.headers.clone();
+        *response.headers_mut() = crate::pipeline::respond::headers_with_room(&self.headers);
         let age = self.age_at_store + now.saturating_duration_since(self.stored_at).as_secs();
         response.headers_mut().insert(AGE, HeaderValue::from(age));
         response

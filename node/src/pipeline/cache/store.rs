@@ -14,7 +14,9 @@ use std::time::{Duration, Instant as StdInstant};
 
 /// One stage's cache on this node.
 pub struct StageCache {
-    entries: moka::future::Cache<String, Arc<Entry>>,
+    /// foldhash, not SipHash: every lookup hashes its key, and keys are ours, not the client's
+    /// alone (method, deployment and route come first).
+    entries: moka::future::Cache<String, Arc<Entry>, foldhash::fast::RandomState>,
     pub flights: Arc<Flights>,
     pub stats: Arc<CacheStats>,
     capacity_bytes: u64,
@@ -52,7 +54,7 @@ impl StageCache {
                     on_evict.evictions.increment(1);
                 }
             })
-            .build();
+            .build_with_hasher(foldhash::fast::RandomState::default());
         StageCache {
             entries,
             flights: Arc::new(Flights::default()),

@@ -154,7 +154,7 @@ pub async fn call(
         } => {
             let mut response = Response::new(body::full(body.clone()));
             *response.status_mut() = *status;
-            *response.headers_mut() = headers.clone();
+            *response.headers_mut() = crate::pipeline::respond::headers_with_room(headers);
             Ok(response)
         }
         Target::Http(http) => http_call::call(http, request, ctx).await,
